@@ -1,0 +1,24 @@
+{
+    "name": "Trail Email Integration",
+    "summary": "Capture every client email from Gmail and Microsoft 365 and file it into profiles",
+    "version": "18.0.1.0.0",
+    "category": "Productivity/Discuss",
+    "license": "LGPL-3",
+    "author": "Trail",
+    "website": "https://github.com/trail-crm/trail_email_integration",
+    "depends": ["mail", "contacts"],
+    "external_dependencies": {
+        "python": [
+            "google-api-python-client",
+            "google-auth",
+            "msal",
+            "requests",
+            "lxml",
+        ],
+    },
+    "data": [
+        "security/ir.model.access.csv",
+        "views/menus.xml",
+    ],
+    "application": True,
+}

@@ -1,0 +1,1 @@
+"""Pure-Python building blocks of the addon, importable without Odoo."""

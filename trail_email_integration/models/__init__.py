@@ -1,0 +1,1 @@
+"""Odoo models of the email integration; the logic they call lives in ``core``."""
