@@ -89,9 +89,7 @@ def test_install_and_uninstall_without_loader_warnings(state_dir):
     subprocess.run([pg_tool("dropdb"), *pg_args(state_dir), "--if-exists", db], check=True)
     try:
         install = subprocess.run(
-            odoo_command(
-                state_dir, "-d", db, "-i", "trail_email_integration", "--stop-after-init"
-            ),
+            odoo_command(state_dir, "-d", db, "-i", "trail_email_integration", "--stop-after-init"),
             capture_output=True,
             text=True,
             timeout=600,

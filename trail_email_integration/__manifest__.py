@@ -14,11 +14,21 @@
             "msal",
             "requests",
             "lxml",
+            "tnefparse",
         ],
     },
     "data": [
         "security/ir.model.access.csv",
+        "views/res_partner_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "trail_email_integration/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "trail_email_integration/static/tests/tours/**/*",
+        ],
+    },
     "application": True,
 }
