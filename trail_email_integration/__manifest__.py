@@ -19,7 +19,10 @@
     },
     "data": [
         "security/ir.model.access.csv",
+        "data/ir_cron.xml",
         "views/res_partner_views.xml",
+        "views/trail_mail_views.xml",
+        "views/trail_mailbox_views.xml",
         "views/menus.xml",
     ],
     "assets": {

@@ -4,5 +4,9 @@ from . import (
     res_partner,
     trail_email_address,
     trail_filing,
+    trail_mail,
+    trail_mail_parts,
+    trail_mailbox,
+    trail_mailbox_sync,
     trail_profile_member,
 )

@@ -1,1 +1,1 @@
-from . import test_install, test_profile_tour, test_profiles
+from . import test_capture, test_capture_corpus, test_install, test_profile_tour, test_profiles

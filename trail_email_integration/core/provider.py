@@ -1,0 +1,162 @@
+"""The provider interface: what the capture engine asks of a mailbox, whoever hosts it.
+
+What it is
+    One abstract class, :class:`Provider`, and the small value types and error kinds it speaks.
+    Google and Microsoft each implement it in their own module; the capture engine drives any of
+    them the same way and never knows which one it has.
+
+How it works
+    A provider answers five questions:
+
+    - ``current_cursor()``: a bookmark for "now". The engine takes it *before* the backfill
+      starts, so nothing that arrives during the backfill falls between the two.
+    - ``list_changes(cursor)``: what was added, relabelled or deleted since the bookmark.
+    - ``list_window(start, position)``: the history inside a date window, newest first, one page
+      at a time. ``position`` is the opaque place to resume from.
+    - ``fetch(refs)``: the raw RFC 822 bytes of several messages in one batch.
+    - ``send(raw)``: send a complete MIME message as the mailbox owner.
+
+    Cursors and positions are opaque strings; a provider may pack JSON into them (Graph keeps
+    one delta link per folder).
+
+    Every failure is one of four kinds, and each kind has one handling path in the engine:
+
+    - :class:`TemporaryError`: try again later (``retry_after`` seconds when the server said so);
+      the mailbox stays active.
+    - :class:`CursorExpired`: the bookmark is too old; re-list the window and dedupe.
+    - :class:`AuthorisationLost`: the user must reconnect.
+    - :class:`MessageError`: one message cannot be had; record it as failed and go on.
+
+Use
+    Subclass :class:`Provider`. ``core.providers.fake.FakeProvider`` is the in-memory reference
+    implementation used by the engine's tests.
+
+Caveats
+    Providers are synchronous and not thread-safe; the engine uses one per mailbox at a time.
+"""
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Change kinds reported by list_changes.
+ADDED = "added"
+LABELS_CHANGED = "labels"
+DELETED = "deleted"
+
+# Why a message is not captured at all.
+SKIP_SPAM = "spam"
+SKIP_TRASH = "trash"
+SKIP_DRAFT = "draft"
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message as the provider names it, before its content is fetched."""
+
+    provider_id: str
+    thread_id: str = ""
+    labels: tuple = ()
+    internal_date: datetime | None = None
+    # SKIP_SPAM, SKIP_TRASH or SKIP_DRAFT when the message must not be captured.
+    skip_reason: str = ""
+
+
+@dataclass
+class Change:
+    kind: str
+    ref: MessageRef
+
+
+@dataclass
+class ChangeSet:
+    changes: list
+    cursor: str
+    # True when more changes are waiting: call list_changes again with ``cursor``.
+    more: bool = False
+
+
+@dataclass
+class Page:
+    refs: list
+    # Where to resume; None once the window is exhausted.
+    next_position: str | None
+    estimated_total: int | None = None
+
+
+@dataclass
+class Fetched:
+    ref: MessageRef
+    raw: bytes
+
+
+@dataclass
+class SentMessage:
+    provider_id: str
+    thread_id: str = ""
+    labels: tuple = field(default_factory=tuple)
+
+
+@dataclass
+class Identity:
+    """Who owns the mailbox: its address and the send-as aliases."""
+
+    address: str
+    aliases: tuple = ()
+
+
+class ProviderError(Exception):
+    """Base of the four error kinds; never raised as such."""
+
+
+class TemporaryError(ProviderError):
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CursorExpired(ProviderError):
+    pass
+
+
+class AuthorisationLost(ProviderError):
+    pass
+
+
+class MessageError(ProviderError):
+    def __init__(self, message, provider_id):
+        super().__init__(message)
+        self.provider_id = provider_id
+
+
+class Provider(abc.ABC):
+    """A connected mailbox at Google, Microsoft or elsewhere."""
+
+    @abc.abstractmethod
+    def identity(self) -> Identity:
+        """The owner's address and aliases."""
+
+    @abc.abstractmethod
+    def current_cursor(self) -> str:
+        """A bookmark for "now", to pass to :meth:`list_changes` later."""
+
+    @abc.abstractmethod
+    def list_changes(self, cursor: str) -> ChangeSet:
+        """Changes since ``cursor``. Raises :class:`CursorExpired` when it is too old."""
+
+    @abc.abstractmethod
+    def list_window(
+        self, start: datetime, position: str | None = None, page_size: int = 500
+    ) -> Page:
+        """One page of the messages received since ``start``, newest first."""
+
+    @abc.abstractmethod
+    def fetch(self, refs: list) -> list:
+        """Return a :class:`Fetched` or a :class:`MessageError` for each ref, in order.
+
+        Errors that concern the whole batch (throttling, lost authorisation) are raised instead.
+        """
+
+    @abc.abstractmethod
+    def send(self, raw: bytes, thread_id: str | None = None) -> SentMessage:
+        """Send ``raw`` (complete MIME, Bcc included) as the owner."""

@@ -1,0 +1,205 @@
+"""A connected mailbox: who owns it, its state, its cursors and its counters.
+
+The sync engine that fills it lives in ``trail_mailbox_sync.py``; provider connections (OAuth)
+plug in through :meth:`TrailMailbox._make_provider`.
+"""
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+
+from ..core.addresses import normalise_address
+
+# States, each with the sentence a user sees.
+CONNECTING = "connecting"
+BACKFILLING = "backfilling"
+ACTIVE = "active"
+PAUSED = "paused"
+NEEDS_RECONNECT = "needs_reconnect"
+ERROR = "error"
+STATES = [
+    (CONNECTING, "Connecting"),
+    (BACKFILLING, "Importing history"),
+    (ACTIVE, "Active"),
+    (PAUSED, "Paused"),
+    (NEEDS_RECONNECT, "Needs reconnect"),
+    (ERROR, "Error"),
+]
+SYNCING_STATES = (BACKFILLING, ACTIVE)
+
+DEFAULT_BACKFILL_YEARS = 7
+DEFAULT_SCAN_MINUTES = 30
+PARAM_BACKFILL_YEARS = "trail_email_integration.backfill_years"
+PARAM_SCAN_MINUTES = "trail_email_integration.scan_interval_minutes"
+
+
+class TrailMailbox(models.Model):
+    _name = "trail.mailbox"
+    _description = "Connected mailbox"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "address, id"
+    _rec_name = "address"
+
+    address = fields.Char(tracking=True, index=True)
+    provider = fields.Selection(
+        [("google", "Google"), ("microsoft", "Microsoft 365")], required=True
+    )
+    owner_type = fields.Selection(
+        [("personal", "Personal"), ("company", "Company-managed")],
+        default="personal",
+        required=True,
+    )
+    user_id = fields.Many2one(
+        "res.users", string="Owner", default=lambda self: self.env.user, index=True, tracking=True
+    )
+    company_id = fields.Many2one(
+        "res.company", default=lambda self: self.env.company, required=True, index=True
+    )
+    aliases = fields.Text(help="Send-as addresses of this mailbox, one per line.")
+    active = fields.Boolean(default=True)
+
+    state = fields.Selection(STATES, default=CONNECTING, required=True, tracking=True, index=True)
+    state_message = fields.Char(compute="_compute_state_message")
+    last_error = fields.Text(readonly=True)
+
+    # Cursors. Opaque to everything but the provider.
+    cursor = fields.Text(readonly=True, copy=False, help="The scan's bookmark at the provider.")
+    backfill_years = fields.Integer(
+        default=lambda self: self._default_backfill_years(),
+        help="How far back the first import reaches.",
+    )
+    connected_at = fields.Datetime(readonly=True, copy=False)
+    backfill_start = fields.Datetime(
+        compute="_compute_backfill_start", store=True, help="Mail older than this is not imported."
+    )
+    backfill_page = fields.Text(readonly=True, copy=False, help="Position of the current page.")
+    backfill_last_id = fields.Char(readonly=True, copy=False, help="Last message done in it.")
+    backfill_done = fields.Boolean(readonly=True, copy=False)
+    backfill_total = fields.Integer(string="Estimated total", readonly=True, copy=False)
+    backfill_count = fields.Integer(string="Imported so far", readonly=True, copy=False)
+    backfill_reached = fields.Datetime(string="Reached date", readonly=True, copy=False)
+
+    # Counters. Captured and filed are counted from the records, as re-filing changes them.
+    captured_count = fields.Integer(string="Captured", compute="_compute_mail_counts")
+    filed_count = fields.Integer(string="Filed", compute="_compute_mail_counts")
+    unfiled_count = fields.Integer(string="Unfiled", compute="_compute_mail_counts")
+    skipped_count = fields.Integer(
+        string="Skipped", readonly=True, copy=False, help="Spam, trash and drafts."
+    )
+    failed_count = fields.Integer(string="Failed", readonly=True, copy=False)
+    last_scan = fields.Datetime(readonly=True, copy=False)
+    next_scan = fields.Datetime(readonly=True, copy=False)
+    retry_after = fields.Datetime(
+        readonly=True, copy=False, help="After a temporary error, nothing runs before this."
+    )
+    retry_attempts = fields.Integer(readonly=True, copy=False)
+
+    failure_ids = fields.One2many("trail.mail.failure", "mailbox_id", string="Failed messages")
+    location_ids = fields.One2many("trail.mail.location", "mailbox_id", string="Captured messages")
+
+    _sql_constraints = [
+        (
+            "address_provider_uniq",
+            "unique(address, provider, company_id)",
+            "This mailbox is already connected.",
+        ),
+    ]
+
+    @api.model
+    def _default_backfill_years(self):
+        param = self.env["ir.config_parameter"].sudo().get_param(PARAM_BACKFILL_YEARS)
+        return int(param or DEFAULT_BACKFILL_YEARS)
+
+    @api.model
+    def _scan_interval(self):
+        param = self.env["ir.config_parameter"].sudo().get_param(PARAM_SCAN_MINUTES)
+        return relativedelta(minutes=int(param or DEFAULT_SCAN_MINUTES))
+
+    @api.depends("connected_at", "backfill_years")
+    def _compute_backfill_start(self):
+        for mailbox in self:
+            start = mailbox.connected_at or fields.Datetime.now()
+            mailbox.backfill_start = start - relativedelta(years=mailbox.backfill_years or 0)
+
+    def _compute_mail_counts(self):
+        Location = self.env["trail.mail.location"].sudo()
+        captured = dict(
+            Location._read_group([("mailbox_id", "in", self.ids)], ["mailbox_id"], ["__count"])
+        )
+        filed = dict(
+            Location._read_group(
+                [("mailbox_id", "in", self.ids), ("mail_id.filing_state", "=", "filed")],
+                ["mailbox_id"],
+                ["__count"],
+            )
+        )
+        for mailbox in self:
+            mailbox.captured_count = captured.get(mailbox, 0)
+            mailbox.filed_count = filed.get(mailbox, 0)
+            mailbox.unfiled_count = mailbox.captured_count - mailbox.filed_count
+
+    @api.depends("state", "last_error", "backfill_count", "backfill_total", "retry_after")
+    def _compute_state_message(self):
+        for mailbox in self:
+            mailbox.state_message = mailbox._describe_state()
+
+    def _describe_state(self):
+        self.ensure_one()
+        if self.state == CONNECTING:
+            return self.env._("Waiting for the provider to confirm the connection.")
+        if self.state == BACKFILLING:
+            return self.env._(
+                "Importing past mail: %(done)s of about %(total)s.",
+                done=self.backfill_count,
+                total=max(self.backfill_total, self.backfill_count),
+            )
+        if self.state == ACTIVE:
+            if self.retry_after and self.retry_after > fields.Datetime.now():
+                return self.env._(
+                    "The provider asked us to slow down; retrying at %s.", self.retry_after
+                )
+            return self.env._("Up to date. New mail is picked up by the regular scan.")
+        if self.state == PAUSED:
+            return self.env._("Paused: no mail is captured until you resume.")
+        if self.state == NEEDS_RECONNECT:
+            return self.env._(
+                "Access was revoked or expired. Reconnect the mailbox to resume capture."
+            )
+        return self.env._("Capture stopped after an error: %s", self.last_error or "")
+
+    # ------------------------------------------------------------------ identity
+    def _own_addresses(self):
+        """The addresses that mean "this mailbox's owner": the mailbox and its aliases."""
+        self.ensure_one()
+        addresses = {normalise_address(self.address)}
+        addresses.update(normalise_address(line) for line in (self.aliases or "").splitlines())
+        return addresses - {None}
+
+    def _make_provider(self):
+        """Return the :class:`~..core.provider.Provider` that serves this mailbox.
+
+        Provider modules extend this method for their own ``provider`` value.
+        """
+        self.ensure_one()
+        raise NotImplementedError(f"no provider client for {self.provider!r}")
+
+    # ------------------------------------------------------------------ buttons
+    def action_pause(self):
+        self.filtered(lambda m: m.state != PAUSED).write({"state": PAUSED})
+
+    def action_resume(self):
+        for mailbox in self.filtered(lambda m: m.state in (PAUSED, ERROR)):
+            mailbox.write(
+                {
+                    "state": ACTIVE if mailbox.backfill_done else BACKFILLING,
+                    "retry_after": False,
+                    "retry_attempts": 0,
+                    "last_error": False,
+                }
+            )
+
+    def action_scan_now(self):
+        self.write({"next_scan": fields.Datetime.now(), "retry_after": False})
+        self.env.ref("trail_email_integration.cron_scan")._trigger()
+        if self.filtered(lambda m: m.state == BACKFILLING):
+            self.env.ref("trail_email_integration.cron_backfill")._trigger()
