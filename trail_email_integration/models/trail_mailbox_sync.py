@@ -36,6 +36,8 @@ import threading
 import time
 from datetime import timedelta, timezone
 
+import psycopg2
+
 from odoo import api, fields, models
 
 from ..core.provider import (
@@ -122,10 +124,16 @@ class TrailMailbox(models.Model):
     @api.model
     def _lock(self, mailbox_id):
         """Lock one mailbox row for this transaction, or return None if a worker has it."""
-        self.env.cr.execute(
-            "SELECT id FROM trail_mailbox WHERE id = %s FOR UPDATE SKIP LOCKED", [mailbox_id]
-        )
-        row = self.env.cr.fetchone()
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    "SELECT id FROM trail_mailbox WHERE id = %s FOR UPDATE SKIP LOCKED",
+                    [mailbox_id],
+                )
+                row = self.env.cr.fetchone()
+        except psycopg2.errors.SerializationFailure:
+            # Another worker changed the row since our snapshot: it has (or had) the mailbox.
+            return None
         return self.sudo().browse(row[0]) if row else None
 
     @api.model
