@@ -23,6 +23,8 @@
         "views/res_partner_views.xml",
         "views/trail_mail_views.xml",
         "views/trail_mailbox_views.xml",
+        "views/res_users_views.xml",
+        "views/oauth_templates.xml",
         "views/menus.xml",
     ],
     "assets": {

@@ -1,1 +1,3 @@
 """HTTP controllers (OAuth callbacks)."""
+
+from . import google

@@ -2,11 +2,13 @@
 
 from . import (
     res_partner,
+    res_users,
     trail_email_address,
     trail_filing,
     trail_mail,
     trail_mail_parts,
     trail_mailbox,
+    trail_mailbox_google,
     trail_mailbox_sync,
     trail_profile_member,
 )

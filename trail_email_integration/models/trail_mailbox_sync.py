@@ -258,8 +258,7 @@ class TrailMailbox(models.Model):
                 )
             self.write(values)
             return 0
-        self._store(provider, chunk)
-        reached = min((r.internal_date for r in chunk if r.internal_date), default=None)
+        _captured, reached = self._store(provider, chunk)
         values.update(
             backfill_last_id=chunk[-1].provider_id,
             backfill_count=self.backfill_count + len(chunk),
@@ -306,7 +305,11 @@ class TrailMailbox(models.Model):
             self._store(provider, refs[offset : offset + BATCH_SIZE])
 
     def _store(self, provider, refs):
-        """Fetch and capture ``refs``; skipped and already-seen messages are not fetched."""
+        """Fetch and capture ``refs``; skipped and already-seen messages are not fetched.
+
+        Return the number captured and the oldest date among the fetched messages (list pages
+        do not always carry dates).
+        """
         Location = self.env["trail.mail.location"]
         seen = set(
             Location.search(
@@ -319,6 +322,7 @@ class TrailMailbox(models.Model):
         skipped = [r for r in refs if r.skip_reason and r.provider_id not in seen]
         wanted = [r for r in refs if not r.skip_reason and r.provider_id not in seen]
         captured = failed = 0
+        dates = [r.internal_date for r in refs if r.internal_date]
         for result in provider.fetch(wanted) if wanted else []:
             if isinstance(result, MessageError):
                 self._record_failure(result.provider_id, str(result))
@@ -338,6 +342,8 @@ class TrailMailbox(models.Model):
                 failed += 1
             else:
                 captured += 1
+                if result.ref.internal_date:
+                    dates.append(result.ref.internal_date)
                 self.failure_ids.filtered(
                     lambda f, pid=result.ref.provider_id: f.provider_id == pid
                 ).resolved = True
@@ -347,7 +353,7 @@ class TrailMailbox(models.Model):
                 "failed_count": self.failed_count + failed,
             }
         )
-        return captured
+        return captured, min(dates, default=None)
 
     def _record_failure(self, provider_id, error):
         failure = self.failure_ids.filtered(lambda f: f.provider_id == provider_id)

@@ -1,1 +1,8 @@
-from . import test_capture, test_capture_corpus, test_install, test_profile_tour, test_profiles
+from . import (
+    test_capture,
+    test_capture_corpus,
+    test_google,
+    test_install,
+    test_profile_tour,
+    test_profiles,
+)

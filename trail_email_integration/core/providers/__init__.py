@@ -17,3 +17,9 @@ Use
 Caveats
     Nothing here imports Odoo. Providers are synchronous and meant for one mailbox at a time.
 """
+
+import warnings
+
+# google-api-core warns at import time about Python releases it will stop supporting in a year
+# or more; it says nothing about this addon, and would land in Odoo's log on every start.
+warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)

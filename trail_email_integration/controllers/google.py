@@ -1,0 +1,43 @@
+"""The redirect Google sends the user back to after the consent screen."""
+
+import logging
+
+from werkzeug.utils import redirect
+
+from odoo import http
+from odoo.exceptions import AccessError, UserError
+from odoo.http import request
+
+from ..core.provider import ProviderError
+from ..core.providers.gmail_oauth import ConsentDenied, OAuthError, code_from_callback
+from ..core.providers.gmail_wire import GmailConfigError
+
+_logger = logging.getLogger(__name__)
+
+
+class GoogleOAuthController(http.Controller):
+    @http.route("/trail_email/google/callback", type="http", auth="user", methods=["GET"])
+    def google_callback(self, **params):
+        Mailbox = request.env["trail.mailbox"]
+        try:
+            mailbox = Mailbox._google_check_state(params.get("state"))
+        except AccessError as error:
+            return request.render(
+                "trail_email_integration.oauth_error", {"message": str(error)}, status=403
+            )
+        if not mailbox:
+            return request.render(
+                "trail_email_integration.oauth_error",
+                {"message": request.env._("This mailbox no longer exists.")},
+                status=404,
+            )
+        try:
+            code = code_from_callback(params)
+            mailbox._google_finish_connect(code)
+        except ConsentDenied:
+            mailbox._google_fail_connect(
+                request.env._("Google access was denied on the consent screen; nothing changed.")
+            )
+        except (UserError, OAuthError, GmailConfigError, ProviderError) as error:
+            mailbox._google_fail_connect(str(error))
+        return redirect(f"/odoo/action-trail_email_integration.action_mailboxes/{mailbox.id}")

@@ -1,0 +1,207 @@
+"""Google mailboxes: the OAuth connection and the Gmail provider behind a mailbox.
+
+The connect flow: ``action_connect_google`` sends the user to Google's consent screen with a
+signed ``state``; Google comes back to ``/trail_email/google/callback`` (controllers/google.py),
+which calls :meth:`_google_finish_connect`. Every endpoint is a system parameter, so the same code
+talks to Google in production and to the local emulator in tests and the demo.
+"""
+
+import json
+import logging
+import time
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import consteq
+from odoo.tools.misc import hmac
+
+from ..core.providers.gmail import GmailEndpoints, GmailProvider
+from ..core.providers.gmail_oauth import authorization_url, exchange_code, read_identity
+from ..core.providers.gmail_wire import UNITS_PER_MINUTE
+from ..core.providers.quota import QuotaBucket
+from .trail_mailbox import BACKFILLING, CONNECTING, NEEDS_RECONNECT
+
+_logger = logging.getLogger(__name__)
+
+PARAM_PREFIX = "trail_email_integration.google_"
+STATE_SCOPE = "trail_email_integration.google_oauth"
+STATE_MAX_AGE_SECONDS = 3600
+CALLBACK_PATH = "/trail_email/google/callback"
+
+# One quota bucket per mailbox and process, so successive steps share Gmail's per-user budget.
+_BUCKETS = {}
+
+
+class TrailMailbox(models.Model):
+    _inherit = "trail.mailbox"
+
+    # Seams for the tests: backoff and quota waits on an emulator's clock instead of real time.
+    _provider_sleep = staticmethod(time.sleep)
+    _provider_clock = staticmethod(time.monotonic)
+
+    google_refresh_token = fields.Char(groups="base.group_system", copy=False)
+    google_access_token = fields.Char(groups="base.group_system", copy=False)
+    google_token_expiry = fields.Datetime(groups="base.group_system", copy=False)
+
+    # ------------------------------------------------------------------ configuration
+    @api.model
+    def _google_param(self, name, default=""):
+        return self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + name) or default
+
+    @api.model
+    def _google_endpoints(self):
+        defaults = GmailEndpoints()
+        return GmailEndpoints(
+            auth_uri=self._google_param("auth_uri", defaults.auth_uri),
+            token_uri=self._google_param("token_uri", defaults.token_uri),
+            revoke_uri=self._google_param("revoke_uri", defaults.revoke_uri),
+            api_base=self._google_param("api_base", defaults.api_base),
+            batch_uri=self._google_param("batch_uri", defaults.batch_uri),
+        )
+
+    @api.model
+    def _google_client(self):
+        client_id = self._google_param("client_id")
+        secret = self._google_param("client_secret")
+        if not client_id or not secret:
+            raise UserError(
+                self.env._(
+                    "Google is not configured: an administrator must set the OAuth client id "
+                    "and secret in Settings → Email integration."
+                )
+            )
+        return client_id, secret
+
+    @api.model
+    def _google_redirect_uri(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url")
+        return base.rstrip("/") + CALLBACK_PATH
+
+    # ------------------------------------------------------------------ provider
+    def _make_provider(self):
+        if self.provider != "google":
+            return super()._make_provider()
+        client_id, secret = self._google_client()
+        record = self.sudo()
+        bucket = _BUCKETS.get(self.id)
+        if bucket is None:
+            units = int(self._google_param("quota_per_minute", UNITS_PER_MINUTE))
+            bucket = _BUCKETS[self.id] = QuotaBucket(
+                units, clock=type(self)._provider_clock, sleep=type(self)._provider_sleep
+            )
+        return GmailProvider(
+            client_id,
+            secret,
+            record.google_refresh_token,
+            self._google_endpoints(),
+            access_token=record.google_access_token or None,
+            expiry=record.google_token_expiry or None,
+            on_token=record._google_store_token,
+            quota=bucket,
+            sleep=type(self)._provider_sleep,
+            clock=type(self)._provider_clock,
+        )
+
+    def _google_store_token(self, token, expiry):
+        self.sudo().write({"google_access_token": token, "google_token_expiry": expiry})
+
+    # ------------------------------------------------------------------ connect
+    def _google_state(self):
+        payload = json.dumps(
+            {"mailbox": self.id, "user": self.env.uid, "time": int(time.time())},
+            separators=(",", ":"),
+        )
+        signature = hmac(self.env(su=True), STATE_SCOPE, payload)
+        return json.dumps({"p": payload, "s": signature}, separators=(",", ":"))
+
+    @api.model
+    def _google_check_state(self, state):
+        """Return the mailbox a signed ``state`` names, if it was issued to the current user."""
+        try:
+            wrapper = json.loads(state or "")
+            payload = wrapper["p"]
+            expected = hmac(self.env(su=True), STATE_SCOPE, payload)
+            if not consteq(expected, wrapper["s"]):
+                raise ValueError("bad signature")
+            data = json.loads(payload)
+        except (ValueError, KeyError, TypeError) as error:
+            raise AccessError(self.env._("This connection link is invalid.")) from error
+        if data["user"] != self.env.uid:
+            raise AccessError(self.env._("This connection was started by another user."))
+        if time.time() - data["time"] > STATE_MAX_AGE_SECONDS:
+            raise AccessError(self.env._("This connection link has expired; start again."))
+        return self.browse(data["mailbox"]).exists()
+
+    def action_connect_google(self):
+        self.ensure_one()
+        if self.user_id and self.user_id != self.env.user and not self.env.is_admin():
+            raise AccessError(self.env._("Only the owner can connect this mailbox."))
+        client_id, _secret = self._google_client()
+        url = authorization_url(
+            client_id,
+            self._google_redirect_uri(),
+            self._google_state(),
+            login_hint=self.address or None,
+            endpoints=self._google_endpoints(),
+        )
+        return {"type": "ir.actions.act_url", "url": url, "target": "self"}
+
+    def _google_fail_connect(self, message):
+        self.sudo().write({"last_error": message})
+        _logger.warning("Mailbox %s: Google connection failed: %s", self.id, message)
+
+    def _google_finish_connect(self, code):
+        """Store the grant Google gave for ``code`` and start capturing."""
+        self.ensure_one()
+        client_id, secret = self._google_client()
+        endpoints = self._google_endpoints()
+        grant = exchange_code(
+            client_id, secret, code, self._google_redirect_uri(), endpoints=endpoints
+        )
+        identity = read_identity(grant, client_id, secret, endpoints=endpoints)
+        if self.address and identity.address.lower() != self.address.lower():
+            raise UserError(
+                self.env._(
+                    "You signed in to Google as %(got)s, but this mailbox is %(want)s. "
+                    "Connect again and choose %(want)s.",
+                    got=identity.address,
+                    want=self.address,
+                )
+            )
+        values = {
+            "address": identity.address,
+            "aliases": "\n".join(identity.aliases) or False,
+            "google_refresh_token": grant.refresh_token,
+            "google_access_token": grant.access_token,
+            "google_token_expiry": grant.expiry,
+            "last_error": False,
+            "retry_after": False,
+            "retry_attempts": 0,
+        }
+        if self.state in (CONNECTING, NEEDS_RECONNECT) and not self.backfill_done:
+            values["state"] = BACKFILLING
+        elif self.state == NEEDS_RECONNECT:
+            values["state"] = "active"
+        if not self.connected_at:
+            values["connected_at"] = fields.Datetime.now()
+        self.sudo().write(values)
+        self.activity_ids.filtered(
+            lambda a: a.summary == self.env._("Reconnect your mailbox")
+        ).action_done()
+        _logger.info("Mailbox %s connected to Google", self.id)
+        self.action_scan_now()
+
+    @api.model
+    def action_connect_my_google(self):
+        """From the user's preferences: find or create their Google mailbox, then connect it."""
+        mailbox = self.search(
+            [
+                ("user_id", "=", self.env.uid),
+                ("provider", "=", "google"),
+                ("owner_type", "=", "personal"),
+            ],
+            limit=1,
+        )
+        if not mailbox:
+            mailbox = self.create({"provider": "google", "user_id": self.env.uid})
+        return mailbox.action_connect_google()
