@@ -72,6 +72,8 @@ class ResPartner(models.Model):
         refile = "active" in vals or "is_profile" in vals
         before = self._trail_affected_emails() if refile else set()
         result = super().write(vals)
+        if "email" in vals and self.user_ids:
+            self.env.registry.clear_cache()  # internal users' addresses, see trail.filing
         if "email" in vals and not self.env.context.get("trail_skip_address_sync"):
             self._trail_sync_primary_address()
         if refile:

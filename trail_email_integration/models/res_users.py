@@ -1,12 +1,24 @@
 """Mailbox entry points on the user's preferences."""
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ResUsers(models.Model):
     _inherit = "res.users"
 
     trail_mailbox_ids = fields.One2many("trail.mailbox", "user_id", string="Mailboxes")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        users = super().create(vals_list)
+        self.env.registry.clear_cache()  # internal users' addresses, see trail.filing
+        return users
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"active", "share", "groups_id", "partner_id", "email"} & set(vals):
+            self.env.registry.clear_cache()
+        return result
 
     @property
     def SELF_READABLE_FIELDS(self):

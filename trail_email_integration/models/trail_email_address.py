@@ -37,6 +37,29 @@ class TrailEmailAddress(models.Model):
         ),
     ]
 
+    def init(self):
+        # The filing rule's query; see trail.filing for why it is a function.
+        self.env.cr.execute(
+            """
+            CREATE OR REPLACE FUNCTION trail_match_linked_addresses(emails text[], roles text[])
+            RETURNS TABLE (email varchar, contact_id int, profile_id int, role varchar)
+            LANGUAGE plpgsql STABLE AS $$
+            BEGIN
+                RETURN QUERY
+                SELECT a.email, m.contact_id, m.profile_id, m.role
+                  FROM trail_email_address a
+                  JOIN res_partner c ON c.id = a.partner_id
+                  JOIN trail_profile_member m ON m.contact_id = a.partner_id
+                  JOIN res_partner p ON p.id = m.profile_id
+                 WHERE a.email = ANY(emails) AND a.linked
+                   AND m.role = ANY(roles)
+                   AND c.active AND p.active AND p.is_profile
+                 ORDER BY m.profile_id, m.contact_id;
+            END
+            $$
+            """
+        )
+
     @api.model
     def _normalised_or_raise(self, value):
         normalised = normalise_address(value)
@@ -53,6 +76,7 @@ class TrailEmailAddress(models.Model):
             [(vals.get("partner_id"), vals.get("email")) for vals in vals_list]
         )
         records = super().create(vals_list)
+        self.env.registry.clear_cache()  # internal users' addresses, see trail.filing
         records._ensure_one_primary()
         records._sync_partner_email()
         self.env["trail.filing"]._refile_addresses(records.mapped("email"))
@@ -75,6 +99,8 @@ class TrailEmailAddress(models.Model):
         filing_keys = {"email", "linked", "partner_id"}
         before = set(self.mapped("email")) if filing_keys & set(vals) else set()
         result = super().write(vals)
+        if "email" in vals or "partner_id" in vals:
+            self.env.registry.clear_cache()
         if "is_primary" in vals or "partner_id" in vals:
             self._ensure_one_primary()
         if {"email", "is_primary", "partner_id"} & set(vals):

@@ -18,7 +18,11 @@ How it works
     Mailing lists rewrite From to the list and put the real sender in Reply-To. Reply-To is one of
     the headers matched, so such mail still reaches the sender's profile.
 
-    Matching one email costs one indexed query, whatever the number of contacts.
+    Matching one email costs one indexed query, whatever the number of contacts; the internal
+    users' addresses are read once and cached. The query lives in a PL/pgSQL function
+    (``trail_match_linked_addresses``, created when the module is installed or updated) because
+    PostgreSQL keeps a function's plan for the session: planning a four-table join again for
+    every email costs more than running it, and more so the larger the tables.
 
 Use
     ``env["trail.filing"]._match([("from", "Ada <ada@example.com>"), ("to", ...)], exclude=...)``
@@ -27,7 +31,7 @@ Use
 
 from dataclasses import dataclass, field
 
-from odoo import api, models
+from odoo import api, models, tools
 
 from ..core.addresses import normalise_address
 from .trail_profile_member import FILING_ROLES
@@ -62,6 +66,7 @@ class TrailFiling(models.AbstractModel):
             aliases); the company's internal users are always excluded.
         """
         excluded = {normalise_address(a) for a in exclude} - {None}
+        excluded |= self._internal_user_addresses()
         by_email = {}
         for header, address in addresses:
             email = normalise_address(address)
@@ -73,26 +78,8 @@ class TrailFiling(models.AbstractModel):
 
         self._flush_for_matching()
         self.env.cr.execute(
-            """
-            SELECT a.email, m.contact_id, m.profile_id, m.role
-              FROM trail_email_address a
-              JOIN res_partner c ON c.id = a.partner_id AND c.active
-              JOIN trail_profile_member m ON m.contact_id = a.partner_id AND m.role = ANY(%s)
-              JOIN res_partner p ON p.id = m.profile_id AND p.active AND p.is_profile
-             WHERE a.linked
-               AND a.email = ANY(%s)
-               AND NOT EXISTS (
-                    SELECT 1
-                      FROM res_users u
-                      JOIN res_partner up ON up.id = u.partner_id
-                     WHERE u.active AND NOT u.share
-                       AND (up.email_normalized = a.email
-                            OR EXISTS (SELECT 1 FROM trail_email_address ua
-                                        WHERE ua.partner_id = up.id AND ua.email = a.email))
-               )
-             ORDER BY m.profile_id, m.contact_id
-            """,
-            [list(FILING_ROLES), list(by_email)],
+            "SELECT email, contact_id, profile_id, role FROM trail_match_linked_addresses(%s, %s)",
+            [list(by_email), list(FILING_ROLES)],
         )
         contacts, profiles = {}, {}
         for email, contact_id, profile_id, role in self.env.cr.fetchall():
@@ -105,12 +92,29 @@ class TrailFiling(models.AbstractModel):
         return result
 
     @api.model
+    @tools.ormcache()
+    def _internal_user_addresses(self):
+        """Addresses of the company's internal users, which never file on their own.
+
+        Cached: users and their addresses change rarely; the cache is cleared when they do.
+        """
+        users = (
+            self.env["res.users"]
+            .sudo()
+            .with_context(active_test=True)
+            .search([("share", "=", False)])
+        )
+        partners = users.partner_id
+        addresses = set(partners.mapped("email_normalized"))
+        addresses.update(partners.email_address_ids.mapped("email"))
+        return frozenset(addresses - {False, None})
+
+    @api.model
     def _flush_for_matching(self):
         """Write pending ORM changes that the matching query reads."""
         self.env["trail.email.address"].flush_model(["email", "linked", "partner_id"])
         self.env["trail.profile.member"].flush_model(["contact_id", "profile_id", "role"])
-        self.env["res.partner"].flush_model(["active", "is_profile", "email_normalized"])
-        self.env["res.users"].flush_model(["active", "share", "partner_id"])
+        self.env["res.partner"].flush_model(["active", "is_profile"])
 
     @api.model
     def _refile_addresses(self, emails):

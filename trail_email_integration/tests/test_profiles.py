@@ -142,6 +142,7 @@ class TestFilingRule(ProfilesCase):
 
     def test_matching_costs_a_fixed_number_of_queries(self):
         many = [("to", f"nobody{i}@example.com") for i in range(50)]
+        self.match(("from", "ada@example.com"))  # reads the internal users' addresses once
         with self.assertQueryCount(1):
             self.match(("from", "ada@example.com"))
         with self.assertQueryCount(1):

@@ -1,0 +1,345 @@
+"""The demo: Odoo with the addon, and a Gmail emulator holding a mailbox of real email.
+
+What it is
+    The README's first command (``./dev demo``) ends here, after ``./dev`` has set up the
+    virtualenv and PostgreSQL and installed the addon. It shows the whole product at work on
+    real mail, with no network: a local Gmail emulator, a connected adviser, the 7-year
+    backfill with its progress, a scan that picks up newly arrived mail, and the Mailbox page
+    and profiles in Odoo.
+
+How it works
+    1. Starts the Gmail emulator on 127.0.0.1 and loads the mailbox: by default the bundled
+       real messages (``trail_email_integration/tests/data/cases``, see its NOTICE), with
+       dates spread over six years and over inbox, sent and archive; with ``--mbox`` any mbox
+       file (a Google Takeout export keeps its labels).
+    2. Points the addon's Google settings at the emulator, creates the adviser user, the demo
+       profiles and contacts (``demo/profiles.py``), and connects the adviser's mailbox through
+       the real OAuth code flow (the emulator consents at once).
+    3. Runs the backfill with a progress bar, then drops a few new messages into the emulator
+       and runs a scan.
+    4. Starts Odoo on http://localhost:8069 and waits; Ctrl-C stops Odoo and the emulator.
+       With ``--headless`` it prints a JSON summary instead and stops.
+
+Use
+    ``./dev demo [--mbox PATH] [--headless]``. A second run reuses the database and mailbox.
+
+Caveats
+    The emulator lives in this process, so Odoo's own scan cron reaches it only while the demo
+    runs. The mailbox's grant is renewed on every run, because the emulator keeps its tokens
+    in memory.
+"""
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+import odoo
+from odoo.tools import config
+
+from demo.profiles import PROFILES
+from emulators.gmail import GmailEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "trail_email_integration" / "tests" / "data" / "cases"
+ADVISER_EMAIL = "ada.adviser@trail-demo.example"
+ADVISER_LOGIN = "adviser"
+CLIENT_ID = "trail-demo-client"
+CLIENT_SECRET = "trail-demo-secret"
+# Fixed, so a second run gives the emulator the same messages with the same ids.
+ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+SPACING = timedelta(days=37)
+LABEL_CYCLE = [("INBOX",), ("INBOX",), ("SENT",), ("INBOX",), ()]  # () is archived
+ARRIVING_LATER = [
+    "074-empty-subject.eml",
+    "079-gmail-web-plain.eml",
+    "080-gmail-html-long-links-qp.eml",
+]
+SPAM_LATER = "064-subject-200kb.eml"
+
+
+def bundled_messages():
+    return sorted(p for p in BUNDLED.glob("*.eml") if p.name[:3].isdigit())
+
+
+def load_mailbox(emulator, mbox, sources):
+    """Fill the emulator; return the messages held back for the scan.
+
+    ``sources`` collects the file each Gmail id came from.
+    """
+    if mbox:
+        emulator.load_mbox(mbox, ADVISER_EMAIL)
+        return []
+    later = []
+    index = 0
+    for path in bundled_messages():
+        if path.name in ARRIVING_LATER:
+            later.append(path)
+            continue
+        gmail_id = emulator.add_message(
+            ADVISER_EMAIL, path.read_bytes(), LABEL_CYCLE[index % 5], ANCHOR - index * SPACING
+        )
+        sources[gmail_id] = path.name
+        index += 1
+    return later
+
+
+def configure(env, emulator, http_port):
+    params = env["ir.config_parameter"].sudo()
+    base = emulator.base_url
+    for name, value in {
+        "auth_uri": base + "o/oauth2/auth",
+        "token_uri": base + "token",
+        "revoke_uri": base + "revoke",
+        "api_base": base,
+        "batch_uri": base + "batch/gmail/v1",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }.items():
+        params.set_param(f"trail_email_integration.google_{name}", value)
+    params.set_param("web.base.url", f"http://localhost:{http_port}")
+
+
+def ensure_adviser(env):
+    Users = env["res.users"].with_context(no_reset_password=True)
+    adviser = Users.search([("login", "=", ADVISER_LOGIN)])
+    if not adviser:
+        adviser = Users.create(
+            {
+                "name": "Ada Adviser",
+                "login": ADVISER_LOGIN,
+                "password": ADVISER_LOGIN,
+                "email": ADVISER_EMAIL,
+                "groups_id": [(6, 0, [env.ref("base.group_user").id])],
+            }
+        )
+    return adviser
+
+
+def ensure_profiles(env):
+    Partner = env["res.partner"].with_context(tracking_disable=True)
+    Address = env["trail.email.address"]
+    Member = env["trail.profile.member"]
+    for profile_name, profile_type, members in PROFILES:
+        profile = Partner.search([("name", "=", profile_name), ("is_profile", "=", True)])
+        if not profile:
+            profile = Partner.create(
+                {"name": profile_name, "is_profile": True, "profile_type": profile_type,
+                 "is_company": profile_type != "person"}
+            )  # fmt: skip
+        for contact_name, role, addresses in members:
+            contact = Partner.search(
+                [("name", "=", contact_name), ("is_profile", "=", False)], limit=1
+            )
+            if contact_name == profile_name:
+                contact = profile
+            if not contact:
+                contact = Partner.create({"name": contact_name})
+            for email, linked in addresses:
+                if not Address.search([("partner_id", "=", contact.id), ("email", "=", email)]):
+                    Address.create({"partner_id": contact.id, "email": email, "linked": linked})
+            if not Member.search(
+                [("profile_id", "=", profile.id), ("contact_id", "=", contact.id)]
+            ):
+                Member.create({"profile_id": profile.id, "contact_id": contact.id, "role": role})
+
+
+def connect(env, adviser):
+    """Connect the adviser's mailbox through the real OAuth flow; the emulator consents."""
+    Mailbox = env["trail.mailbox"].with_user(adviser)
+    mailbox = Mailbox.search([("user_id", "=", adviser.id), ("provider", "=", "google")])
+    if not mailbox:
+        mailbox = Mailbox.create({"provider": "google", "user_id": adviser.id})
+    else:
+        # The emulator is new: its history ids start again, so take a fresh bookmark.
+        mailbox.sudo().write({"cursor": False})
+    url = mailbox.action_connect_google()["url"]
+    redirect = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+    code = parse_qs(urlparse(redirect).query)["code"][0]
+    mailbox._google_finish_connect(code)
+    return mailbox.sudo()
+
+
+def progress_bar(mailbox, width=36):
+    done, total = mailbox.backfill_count, max(mailbox.backfill_total, mailbox.backfill_count, 1)
+    filled = int(width * min(done, total) / total)
+    reached = mailbox.backfill_reached.strftime("%Y-%m-%d") if mailbox.backfill_reached else "…"
+    return (
+        f"\r  backfill [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  reached {reached}"
+    )
+
+
+def run_backfill(cr, mailbox):
+    pages = {}
+    while mailbox.state == "backfilling":
+        mailbox._run_guarded(mailbox._backfill_step, pages)
+        cr.commit()
+        sys.stdout.write(progress_bar(mailbox))
+        sys.stdout.flush()
+        if mailbox.retry_after:
+            time.sleep(1)
+            mailbox.retry_after = False
+    sys.stdout.write("\n")
+
+
+def summary(env, mailbox, sources):
+    Mail = env["trail.mail"]
+    mails = Mail.search([("location_ids.mailbox_id", "=", mailbox.id)])
+    per_profile = {}
+    for mail in mails:
+        for profile in mail.profile_ids:
+            per_profile[profile.name] = per_profile.get(profile.name, 0) + 1
+    return {
+        "state": mailbox.state,
+        "captured": len(mails),
+        "filed": len(mails.filtered("profile_ids")),
+        "unfiled": len(mails.filtered(lambda m: not m.profile_ids)),
+        "skipped": mailbox.skipped_count,
+        "failed": mailbox.failed_count,
+        "outgoing": len(mails.filtered(lambda m: m.direction == "outgoing")),
+        "per_profile": dict(sorted(per_profile.items())),
+        "filed_files": {
+            sources[location.provider_id]: sorted(location.mail_id.profile_ids.mapped("name"))
+            for location in mails.location_ids
+            if location.provider_id in sources and location.mail_id.profile_ids
+        },
+        "filed_subjects": sorted(
+            f"{m.subject or '(no subject)'} -> {', '.join(sorted(m.profile_ids.mapped('name')))}"
+            for m in mails.filtered("profile_ids")
+        ),
+    }
+
+
+def start_odoo(conf, db):
+    odoo_bin = Path(odoo.__file__).resolve().parent.parent / "odoo-bin"
+    return subprocess.Popen(
+        [sys.executable, str(odoo_bin), "-c", conf, "-d", db, f"--db-filter=^{db}$"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_login_page(port, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"Odoo stopped: {process.stderr.read()[-2000:]}")
+        try:
+            if requests.get(f"http://localhost:{port}/web/login", timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    return False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conf", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--http-port", type=int, default=8069)
+    parser.add_argument("--gmail-port", type=int, default=8790)
+    parser.add_argument("--mbox", help="load this mbox instead of the bundled real messages")
+    parser.add_argument("--headless", action="store_true", help="print a summary and stop")
+    args = parser.parse_args()
+
+    config.parse_config(["-c", args.conf, "-d", args.db, "--log-level=warn"])
+    emulator = GmailEmulator(
+        port=args.gmail_port,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        default_user=ADVISER_EMAIL,
+        auto_consent="allow",
+    )
+    try:
+        emulator.start()
+    except OSError as error:
+        raise SystemExit(
+            f"The Gmail emulator cannot listen on port {args.gmail_port}: {error}"
+        ) from error
+    emulator.add_user(ADVISER_EMAIL, "Ada Adviser")
+    sources = {}
+    later = load_mailbox(emulator, args.mbox, sources)
+    held = len(emulator.mailbox(ADVISER_EMAIL).messages)
+    print(f"Gmail emulator on {emulator.base_url} holding {held} messages for {ADVISER_EMAIL}")
+
+    result = capture(args, emulator, sources, later)
+
+    if args.headless:
+        print(json.dumps(result, ensure_ascii=False))
+        emulator.stop()
+        return 0
+
+    return serve(args, emulator, result)
+
+
+def capture(args, emulator, sources, later):
+    """Set Odoo up, connect the mailbox, run the backfill and a scan; return the summary."""
+    registry = odoo.modules.registry.Registry(args.db)
+    with registry.cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        configure(env, emulator, args.http_port)
+        adviser = ensure_adviser(env)
+        ensure_profiles(env)
+        cr.commit()
+        mailbox = connect(env, adviser)
+        cr.commit()
+        print(f"Connected {mailbox.address} for {adviser.name}; importing the history:")
+        run_backfill(cr, mailbox)
+
+        print(f"New mail arrives: {len(later)} messages, and one to spam; scanning.")
+        for path in later:
+            gmail_id = emulator.add_message(ADVISER_EMAIL, path.read_bytes(), ("INBOX",), ANCHOR)
+            sources[gmail_id] = path.name
+        if later:
+            spam = BUNDLED / SPAM_LATER
+            emulator.add_message(ADVISER_EMAIL, spam.read_bytes(), ("SPAM",), ANCHOR)
+        mailbox.next_scan = False
+        mailbox._run_guarded(mailbox._scan_step)
+        cr.commit()
+        result = summary(env, mailbox, sources)
+    return result
+
+
+def serve(args, emulator, result):
+    """Start Odoo and keep it, and the emulator, up until Ctrl-C."""
+    print(
+        f"\nCaptured {result['captured']} emails: {result['filed']} filed, "
+        f"{result['unfiled']} unfiled, {result['skipped']} skipped, {result['failed']} failed."
+    )
+    for name, count in result["per_profile"].items():
+        print(f"  {name}: {count}")
+    server = start_odoo(args.conf, args.db)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    try:
+        if wait_for_login_page(args.http_port, server):
+            print(f"\nOdoo is up: http://localhost:{args.http_port}/odoo/action-"
+                  "trail_email_integration.action_mailbox_page")  # fmt: skip
+            print(f"  log in as {ADVISER_LOGIN} / {ADVISER_LOGIN} (the adviser), "
+                  "or admin / admin")  # fmt: skip
+            print("Press Ctrl-C to stop Odoo, the emulator and the database.")
+        while server.poll() is None and not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
