@@ -24,6 +24,7 @@
         "views/trail_mail_views.xml",
         "views/trail_mailbox_views.xml",
         "views/res_users_views.xml",
+        "views/trail_mailbox_microsoft_views.xml",
         "views/oauth_templates.xml",
         "views/menus.xml",
     ],

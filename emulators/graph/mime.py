@@ -144,8 +144,9 @@ def attachments(node):
             continue
         else:
             kind = "file"
-        disposition = (part.get("Content-Disposition") or "").lower()
-        content_id = (part.get("Content-ID") or "").strip().strip("<>") or None
+        # str(): a header holding raw 8-bit bytes comes back as an email.header.Header.
+        disposition = str(part.get("Content-Disposition") or "").lower()
+        content_id = str(part.get("Content-ID") or "").strip().strip("<>") or None
         name = _filename(part) or header(gmail_mime.parse(gmail_mime.part_data(part)), "Subject")
         found.append(
             (

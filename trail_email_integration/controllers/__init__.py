@@ -1,3 +1,3 @@
 """HTTP controllers (OAuth callbacks)."""
 
-from . import google
+from . import google, microsoft

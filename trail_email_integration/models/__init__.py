@@ -9,6 +9,7 @@ from . import (
     trail_mail_parts,
     trail_mailbox,
     trail_mailbox_google,
+    trail_mailbox_microsoft,
     trail_mailbox_sync,
     trail_profile_member,
 )

@@ -43,15 +43,19 @@ class TrailEmailAddress(models.Model):
             """
             CREATE OR REPLACE FUNCTION trail_match_linked_addresses(emails text[], roles text[])
             RETURNS TABLE (email varchar, contact_id int, profile_id int, role varchar)
-            LANGUAGE plpgsql STABLE AS $$
+            LANGUAGE plpgsql STABLE
+            -- Its generic plan is all index lookups; re-planning per call is the cost to avoid.
+            SET plan_cache_mode = force_generic_plan
+            AS $$
             BEGIN
                 RETURN QUERY
                 SELECT a.email, m.contact_id, m.profile_id, m.role
-                  FROM trail_email_address a
+                  FROM unnest(emails) AS wanted(email)
+                  JOIN trail_email_address a ON a.email = wanted.email
                   JOIN res_partner c ON c.id = a.partner_id
                   JOIN trail_profile_member m ON m.contact_id = a.partner_id
                   JOIN res_partner p ON p.id = m.profile_id
-                 WHERE a.email = ANY(emails) AND a.linked
+                 WHERE a.linked
                    AND m.role = ANY(roles)
                    AND c.active AND p.active AND p.is_profile
                  ORDER BY m.profile_id, m.contact_id;
