@@ -4,9 +4,15 @@ The sync engine that fills it lives in ``trail_mailbox_sync.py``; provider conne
 plug in through :meth:`TrailMailbox._make_provider`.
 """
 
+import json
+import time
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import consteq
+from odoo.tools.misc import hmac
 
 from ..core.addresses import normalise_address
 
@@ -31,6 +37,7 @@ DEFAULT_BACKFILL_YEARS = 7
 DEFAULT_SCAN_MINUTES = 30
 PARAM_BACKFILL_YEARS = "trail_email_integration.backfill_years"
 PARAM_SCAN_MINUTES = "trail_email_integration.scan_interval_minutes"
+OAUTH_STATE_MAX_AGE_SECONDS = 3600
 
 
 class TrailMailbox(models.Model):
@@ -174,6 +181,42 @@ class TrailMailbox(models.Model):
         addresses = {normalise_address(self.address)}
         addresses.update(normalise_address(line) for line in (self.aliases or "").splitlines())
         return addresses - {None}
+
+    # ------------------------------------------------------------------ OAuth state
+    def _oauth_state(self, scope):
+        """A ``state`` for a provider's consent screen: signed, naming this mailbox and user.
+
+        ``scope`` separates providers, so one provider's state is refused by the other.
+        """
+        self.ensure_one()
+        payload = json.dumps(
+            {"mailbox": self.id, "user": self.env.uid, "time": int(time.time())},
+            separators=(",", ":"),
+        )
+        signature = hmac(self.env(su=True), scope, payload)
+        return json.dumps({"p": payload, "s": signature}, separators=(",", ":"))
+
+    @api.model
+    def _oauth_check_state(self, scope, state):
+        """Return the mailbox a signed ``state`` names, if it was issued to the current user."""
+        try:
+            wrapper = json.loads(state or "")
+            payload = wrapper["p"]
+            expected = hmac(self.env(su=True), scope, payload)
+            if not consteq(expected, wrapper["s"]):
+                raise ValueError("bad signature")
+            data = json.loads(payload)
+        except (ValueError, KeyError, TypeError) as error:
+            raise AccessError(self.env._("This connection link is invalid.")) from error
+        if data["user"] != self.env.uid:
+            raise AccessError(self.env._("This connection was started by another user."))
+        if time.time() - data["time"] > OAUTH_STATE_MAX_AGE_SECONDS:
+            raise AccessError(self.env._("This connection link has expired; start again."))
+        return self.browse(data["mailbox"]).exists()
+
+    def _check_can_connect(self):
+        if self.user_id and self.user_id != self.env.user and not self.env.is_admin():
+            raise AccessError(self.env._("Only the owner can connect this mailbox."))
 
     def _make_provider(self):
         """Return the :class:`~..core.provider.Provider` that serves this mailbox.

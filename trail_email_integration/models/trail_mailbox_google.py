@@ -6,14 +6,11 @@ which calls :meth:`_google_finish_connect`. Every endpoint is a system parameter
 talks to Google in production and to the local emulator in tests and the demo.
 """
 
-import json
 import logging
 import time
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
-from odoo.tools import consteq
-from odoo.tools.misc import hmac
+from odoo.exceptions import UserError
 
 from ..core.providers.gmail import GmailEndpoints, GmailProvider
 from ..core.providers.gmail_oauth import authorization_url, exchange_code, read_identity
@@ -25,7 +22,6 @@ _logger = logging.getLogger(__name__)
 
 PARAM_PREFIX = "trail_email_integration.google_"
 STATE_SCOPE = "trail_email_integration.google_oauth"
-STATE_MAX_AGE_SECONDS = 3600
 CALLBACK_PATH = "/trail_email/google/callback"
 
 # One quota bucket per mailbox and process, so successive steps share Gmail's per-user budget.
@@ -107,35 +103,15 @@ class TrailMailbox(models.Model):
 
     # ------------------------------------------------------------------ connect
     def _google_state(self):
-        payload = json.dumps(
-            {"mailbox": self.id, "user": self.env.uid, "time": int(time.time())},
-            separators=(",", ":"),
-        )
-        signature = hmac(self.env(su=True), STATE_SCOPE, payload)
-        return json.dumps({"p": payload, "s": signature}, separators=(",", ":"))
+        return self._oauth_state(STATE_SCOPE)
 
     @api.model
     def _google_check_state(self, state):
-        """Return the mailbox a signed ``state`` names, if it was issued to the current user."""
-        try:
-            wrapper = json.loads(state or "")
-            payload = wrapper["p"]
-            expected = hmac(self.env(su=True), STATE_SCOPE, payload)
-            if not consteq(expected, wrapper["s"]):
-                raise ValueError("bad signature")
-            data = json.loads(payload)
-        except (ValueError, KeyError, TypeError) as error:
-            raise AccessError(self.env._("This connection link is invalid.")) from error
-        if data["user"] != self.env.uid:
-            raise AccessError(self.env._("This connection was started by another user."))
-        if time.time() - data["time"] > STATE_MAX_AGE_SECONDS:
-            raise AccessError(self.env._("This connection link has expired; start again."))
-        return self.browse(data["mailbox"]).exists()
+        return self._oauth_check_state(STATE_SCOPE, state)
 
     def action_connect_google(self):
         self.ensure_one()
-        if self.user_id and self.user_id != self.env.user and not self.env.is_admin():
-            raise AccessError(self.env._("Only the owner can connect this mailbox."))
+        self._check_can_connect()
         client_id, _secret = self._google_client()
         url = authorization_url(
             client_id,

@@ -33,12 +33,9 @@ Caveats
 
 import json
 import logging
-import time
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
-from odoo.tools import consteq
-from odoo.tools.misc import hmac
+from odoo.exceptions import UserError
 
 from ..core.provider import ProviderError, TemporaryError
 from ..core.providers.graph import GraphConfigError, GraphEndpoints, GraphProvider
@@ -51,7 +48,6 @@ _logger = logging.getLogger(__name__)
 
 PARAM_PREFIX = "trail_email_integration.microsoft_"
 STATE_SCOPE = "trail_email_integration.microsoft_oauth"
-STATE_MAX_AGE_SECONDS = 3600
 CALLBACK_PATH = "/trail_email/microsoft/callback"
 DEFAULT_TENANT = "common"
 # Microsoft answers by redirect, not msal's default form post: Odoo's session cookie has no
@@ -156,35 +152,15 @@ class TrailMailbox(models.Model):
 
     # ------------------------------------------------------------------ connect
     def _microsoft_state(self):
-        payload = json.dumps(
-            {"mailbox": self.id, "user": self.env.uid, "time": int(time.time())},
-            separators=(",", ":"),
-        )
-        signature = hmac(self.env(su=True), STATE_SCOPE, payload)
-        return json.dumps({"p": payload, "s": signature}, separators=(",", ":"))
+        return self._oauth_state(STATE_SCOPE)
 
     @api.model
     def _microsoft_check_state(self, state):
-        """Return the mailbox a signed ``state`` names, if it was issued to the current user."""
-        try:
-            wrapper = json.loads(state or "")
-            payload = wrapper["p"]
-            expected = hmac(self.env(su=True), STATE_SCOPE, payload)
-            if not consteq(expected, wrapper["s"]):
-                raise ValueError("bad signature")
-            data = json.loads(payload)
-        except (ValueError, KeyError, TypeError) as error:
-            raise AccessError(self.env._("This connection link is invalid.")) from error
-        if data["user"] != self.env.uid:
-            raise AccessError(self.env._("This connection was started by another user."))
-        if time.time() - data["time"] > STATE_MAX_AGE_SECONDS:
-            raise AccessError(self.env._("This connection link has expired; start again."))
-        return self.browse(data["mailbox"]).exists()
+        return self._oauth_check_state(STATE_SCOPE, state)
 
     def action_connect_microsoft(self):
         self.ensure_one()
-        if self.user_id and self.user_id != self.env.user and not self.env.is_admin():
-            raise AccessError(self.env._("Only the owner can connect this mailbox."))
+        self._check_can_connect()
         client_id, secret = self._microsoft_client()
         try:
             flow = initiate_auth_code_flow(
