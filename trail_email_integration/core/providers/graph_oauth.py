@@ -38,6 +38,7 @@ Caveats
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import msal
@@ -126,14 +127,17 @@ def initiate_auth_code_flow(
     ``redirect_uri``, so the code never appears in a URL; ``"query"`` returns by redirect.
     """
     app = _build_for_helpers(client_id, client_secret, tenant, endpoints)
-    return app.initiate_auth_code_flow(
-        list(scopes),
-        redirect_uri=redirect_uri,
-        state=state,
-        login_hint=login_hint,
-        prompt="select_account",
-        response_mode=response_mode,
-    )
+    with warnings.catch_warnings():
+        # msal warns on every "query" flow; the caller chose it knowingly (see its docstring).
+        warnings.filterwarnings("ignore", message=".*response_mode", category=UserWarning)
+        return app.initiate_auth_code_flow(
+            list(scopes),
+            redirect_uri=redirect_uri,
+            state=state,
+            login_hint=login_hint,
+            prompt="select_account",
+            response_mode=response_mode,
+        )
 
 
 def _token_error(result):
