@@ -1,4 +1,4 @@
-"""The demo: Odoo with the addon, and a Gmail emulator holding a mailbox of real email.
+"""The demo: Odoo with the addon, and an emulated mailbox of real email.
 
 What it is
     The README's first command (``./dev demo``) ends here, after ``./dev`` has set up the
@@ -8,10 +8,11 @@ What it is
     and profiles in Odoo.
 
 How it works
-    1. Starts the Gmail emulator on 127.0.0.1 and loads the mailbox: by default the bundled
-       real messages (``trail_email_integration/tests/data/cases``, see its NOTICE), with
-       dates spread over six years and over inbox, sent and archive; with ``--mbox`` any mbox
-       file (a Google Takeout export keeps its labels).
+    1. Starts the Gmail emulator (``--provider microsoft``: the Microsoft Graph one, with
+       inbox, sent items and archive folders) on 127.0.0.1 and loads the mailbox: by default
+       the bundled real messages (``trail_email_integration/tests/data/cases``, see its
+       NOTICE), with dates spread over six years and over inbox, sent and archive; with
+       ``--mbox`` any mbox file (a Google Takeout export keeps its labels).
     2. Points the addon's Google settings at the emulator, creates the adviser user, the demo
        profiles and contacts (``demo/profiles.py``), and connects the adviser's mailbox through
        the real OAuth code flow (the emulator consents at once).
@@ -37,7 +38,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlparse
 
 import requests
 
@@ -46,6 +47,7 @@ from odoo.tools import config
 
 from demo.profiles import PROFILES
 from emulators.gmail import GmailEmulator
+from emulators.graph import GraphEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "trail_email_integration" / "tests" / "data" / "cases"
@@ -57,6 +59,8 @@ CLIENT_SECRET = "trail-demo-secret"
 ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 SPACING = timedelta(days=37)
 LABEL_CYCLE = [("INBOX",), ("INBOX",), ("SENT",), ("INBOX",), ()]  # () is archived
+# The same cycle as Microsoft 365 folders.
+FOLDER_FOR = {("INBOX",): "inbox", ("SENT",): "sentitems", (): "archive", ("SPAM",): "junkemail"}
 ARRIVING_LATER = [
     "074-empty-subject.eml",
     "079-gmail-web-plain.eml",
@@ -65,17 +69,116 @@ ARRIVING_LATER = [
 SPAM_LATER = "064-subject-200kb.eml"
 
 
+class GmailSide:
+    """The demo's mailbox at Google: the Gmail emulator and the Google connect flow."""
+
+    provider = "google"
+    name = "Gmail"
+
+    def __init__(self, port):
+        self.emulator = GmailEmulator(
+            port=port, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+            default_user=ADVISER_EMAIL, auto_consent="allow",
+        )  # fmt: skip
+
+    def start(self):
+        self.emulator.start()
+        self.emulator.add_user(ADVISER_EMAIL, "Ada Adviser")
+        return self.emulator.base_url
+
+    def add(self, raw, labels, when):
+        return self.emulator.add_message(ADVISER_EMAIL, raw, labels, when)
+
+    def held(self):
+        return len(self.emulator.mailbox(ADVISER_EMAIL).messages)
+
+    def load_mbox(self, path):
+        self.emulator.load_mbox(path, ADVISER_EMAIL)
+
+    def configure(self, params):
+        base = self.emulator.base_url
+        for name, value in {
+            "auth_uri": base + "o/oauth2/auth",
+            "token_uri": base + "token",
+            "revoke_uri": base + "revoke",
+            "api_base": base,
+            "batch_uri": base + "batch/gmail/v1",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }.items():
+            params.set_param(f"trail_email_integration.google_{name}", value)
+
+    def connect(self, mailbox):
+        url = mailbox.action_connect_google()["url"]
+        redirect = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+        mailbox._google_finish_connect(parse_qs(urlparse(redirect).query)["code"][0])
+
+    def stop(self):
+        self.emulator.stop()
+
+
+class GraphSide(GmailSide):
+    """The demo's mailbox at Microsoft 365: the Graph emulator and the msal connect flow."""
+
+    provider = "microsoft"
+    name = "Microsoft Graph"
+
+    def __init__(self, port):  # pylint: disable=super-init-not-called
+        self.emulator = GraphEmulator(
+            port=port, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+            default_user=ADVISER_EMAIL, auto_consent="accept",
+        )  # fmt: skip
+
+    def start(self):
+        self.emulator.start()
+        self.emulator.add_user(ADVISER_EMAIL, "Ada Adviser")
+        return self.emulator.base_url
+
+    def add(self, raw, labels, when):
+        folder = FOLDER_FOR[tuple(labels)]
+        return self.emulator.add_message(ADVISER_EMAIL, raw, folder=folder, received=when)
+
+    def held(self):
+        return len(self.emulator.user(ADVISER_EMAIL).messages)
+
+    def load_mbox(self, path):
+        self.emulator.load_mbox(path, ADVISER_EMAIL)
+
+    def configure(self, params):
+        for name, value in {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "authority_base": self.emulator.authority_base,
+            "graph_base": self.emulator.graph_base,
+            "ca_bundle": self.emulator.ca_bundle,
+        }.items():
+            params.set_param(f"trail_email_integration.microsoft_{name}", value)
+
+    def connect(self, mailbox):
+        # Importable only once Odoo's configuration has set the addons path up.
+        from odoo.addons.trail_email_integration.core.providers.graph_wire import make_session
+
+        url = mailbox.action_connect_microsoft()["url"]
+        session = make_session(self.emulator.ca_bundle)
+        try:
+            redirect = session.get(url, allow_redirects=False, timeout=10).headers["Location"]
+        finally:
+            session.close()
+        params = dict(parse_qsl(urlparse(redirect).query, keep_blank_values=True))
+        mailbox._microsoft_finish_connect(params)
+
+
 def bundled_messages():
     return sorted(p for p in BUNDLED.glob("*.eml") if p.name[:3].isdigit())
 
 
-def load_mailbox(emulator, mbox, sources):
+def load_mailbox(side, mbox, sources):
     """Fill the emulator; return the messages held back for the scan.
 
-    ``sources`` collects the file each Gmail id came from.
+    ``sources`` collects the file each provider id came from.
     """
     if mbox:
-        emulator.load_mbox(mbox, ADVISER_EMAIL)
+        side.load_mbox(mbox)
         return []
     later = []
     index = 0
@@ -83,28 +186,15 @@ def load_mailbox(emulator, mbox, sources):
         if path.name in ARRIVING_LATER:
             later.append(path)
             continue
-        gmail_id = emulator.add_message(
-            ADVISER_EMAIL, path.read_bytes(), LABEL_CYCLE[index % 5], ANCHOR - index * SPACING
-        )
-        sources[gmail_id] = path.name
+        provider_id = side.add(path.read_bytes(), LABEL_CYCLE[index % 5], ANCHOR - index * SPACING)
+        sources[provider_id] = path.name
         index += 1
     return later
 
 
-def configure(env, emulator, http_port):
-    params = env["ir.config_parameter"].sudo()
-    base = emulator.base_url
-    for name, value in {
-        "auth_uri": base + "o/oauth2/auth",
-        "token_uri": base + "token",
-        "revoke_uri": base + "revoke",
-        "api_base": base,
-        "batch_uri": base + "batch/gmail/v1",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-    }.items():
-        params.set_param(f"trail_email_integration.google_{name}", value)
-    params.set_param("web.base.url", f"http://localhost:{http_port}")
+def configure(env, side, http_port):
+    side.configure(env["ir.config_parameter"].sudo())
+    env["ir.config_parameter"].sudo().set_param("web.base.url", f"http://localhost:{http_port}")
 
 
 def ensure_adviser(env):
@@ -151,19 +241,16 @@ def ensure_profiles(env):
                 Member.create({"profile_id": profile.id, "contact_id": contact.id, "role": role})
 
 
-def connect(env, adviser):
+def connect(env, adviser, side):
     """Connect the adviser's mailbox through the real OAuth flow; the emulator consents."""
     Mailbox = env["trail.mailbox"].with_user(adviser)
-    mailbox = Mailbox.search([("user_id", "=", adviser.id), ("provider", "=", "google")])
+    mailbox = Mailbox.search([("user_id", "=", adviser.id), ("provider", "=", side.provider)])
     if not mailbox:
-        mailbox = Mailbox.create({"provider": "google", "user_id": adviser.id})
+        mailbox = Mailbox.create({"provider": side.provider, "user_id": adviser.id})
     else:
-        # The emulator is new: its history ids start again, so take a fresh bookmark.
+        # The emulator is new: its bookmarks start again, so take a fresh one.
         mailbox.sudo().write({"cursor": False})
-    url = mailbox.action_connect_google()["url"]
-    redirect = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-    code = parse_qs(urlparse(redirect).query)["code"][0]
-    mailbox._google_finish_connect(code)
+    side.connect(mailbox)
     return mailbox.sudo()
 
 
@@ -246,62 +333,53 @@ def main():
     parser.add_argument("--conf", required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--http-port", type=int, default=8069)
-    parser.add_argument("--gmail-port", type=int, default=8790)
+    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
+    parser.add_argument("--gmail-port", type=int, default=8790, help="the emulator's port")
     parser.add_argument("--mbox", help="load this mbox instead of the bundled real messages")
     parser.add_argument("--headless", action="store_true", help="print a summary and stop")
     args = parser.parse_args()
 
     config.parse_config(["-c", args.conf, "-d", args.db, "--log-level=warn"])
-    emulator = GmailEmulator(
-        port=args.gmail_port,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        default_user=ADVISER_EMAIL,
-        auto_consent="allow",
-    )
+    side = (GraphSide if args.provider == "microsoft" else GmailSide)(args.gmail_port)
     try:
-        emulator.start()
+        base_url = side.start()
     except OSError as error:
         raise SystemExit(
-            f"The Gmail emulator cannot listen on port {args.gmail_port}: {error}"
+            f"The {side.name} emulator cannot listen on port {args.gmail_port}: {error}"
         ) from error
-    emulator.add_user(ADVISER_EMAIL, "Ada Adviser")
     sources = {}
-    later = load_mailbox(emulator, args.mbox, sources)
-    held = len(emulator.mailbox(ADVISER_EMAIL).messages)
-    print(f"Gmail emulator on {emulator.base_url} holding {held} messages for {ADVISER_EMAIL}")
+    later = load_mailbox(side, args.mbox, sources)
+    print(f"{side.name} emulator on {base_url} holding {side.held()} messages for {ADVISER_EMAIL}")
 
-    result = capture(args, emulator, sources, later)
+    result = capture(args, side, sources, later)
 
     if args.headless:
         print(json.dumps(result, ensure_ascii=False))
-        emulator.stop()
+        side.stop()
         return 0
 
-    return serve(args, emulator, result)
+    return serve(args, side, result)
 
 
-def capture(args, emulator, sources, later):
+def capture(args, side, sources, later):
     """Set Odoo up, connect the mailbox, run the backfill and a scan; return the summary."""
     registry = odoo.modules.registry.Registry(args.db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        configure(env, emulator, args.http_port)
+        configure(env, side, args.http_port)
         adviser = ensure_adviser(env)
         ensure_profiles(env)
         cr.commit()
-        mailbox = connect(env, adviser)
+        mailbox = connect(env, adviser, side)
         cr.commit()
         print(f"Connected {mailbox.address} for {adviser.name}; importing the history:")
         run_backfill(cr, mailbox)
 
         print(f"New mail arrives: {len(later)} messages, and one to spam; scanning.")
         for path in later:
-            gmail_id = emulator.add_message(ADVISER_EMAIL, path.read_bytes(), ("INBOX",), ANCHOR)
-            sources[gmail_id] = path.name
+            sources[side.add(path.read_bytes(), ("INBOX",), ANCHOR)] = path.name
         if later:
-            spam = BUNDLED / SPAM_LATER
-            emulator.add_message(ADVISER_EMAIL, spam.read_bytes(), ("SPAM",), ANCHOR)
+            side.add((BUNDLED / SPAM_LATER).read_bytes(), ("SPAM",), ANCHOR)
         mailbox.next_scan = False
         mailbox._run_guarded(mailbox._scan_step)
         cr.commit()
@@ -309,7 +387,7 @@ def capture(args, emulator, sources, later):
     return result
 
 
-def serve(args, emulator, result):
+def serve(args, side, result):
     """Start Odoo and keep it, and the emulator, up until Ctrl-C."""
     print(
         f"\nCaptured {result['captured']} emails: {result['filed']} filed, "
@@ -337,7 +415,7 @@ def serve(args, emulator, result):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-        emulator.stop()
+        side.stop()
     return 0
 
 

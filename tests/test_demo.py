@@ -29,10 +29,10 @@ def _drop(state_dir):
         conn.close()
 
 
-def _run_demo(project_root):
+def _run_demo(project_root, *args):
     env = {**os.environ, "TRAIL_DB": DB, "TRAIL_GMAIL_PORT": "0", "TRAIL_HTTP_PORT": "8089"}
     proc = subprocess.run(
-        [str(project_root / "dev"), "demo", "--headless"],
+        [str(project_root / "dev"), "demo", "--headless", *args],
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
@@ -56,5 +56,21 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         second = _run_demo(project_root)
         assert second["captured"] == BUNDLED_COUNT, "a second run reuses what exists"
         assert second["filed_files"] == EXPECTED_FILING
+    finally:
+        _drop(state_dir)
+
+
+@pytest.mark.slow
+def test_demo_on_the_microsoft_graph_emulator(project_root, state_dir):
+    _drop(state_dir)
+    try:
+        result = _run_demo(project_root, "--provider", "microsoft")
+        assert result["state"] == "active"
+        assert result["captured"] == BUNDLED_COUNT
+        assert result["failed"] == 0
+        # Junk Email is a system folder the provider never walks, so nothing is even skipped.
+        assert result["skipped"] == 0
+        assert result["outgoing"] > 0, "the Sent Items folder is outgoing mail"
+        assert result["filed_files"] == EXPECTED_FILING
     finally:
         _drop(state_dir)

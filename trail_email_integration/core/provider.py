@@ -44,6 +44,9 @@ ADDED = "added"
 LABELS_CHANGED = "labels"
 DELETED = "deleted"
 
+# Labels (Gmail) and well-known folder names (Microsoft 365) that mean "sent by the owner".
+SENT_LABELS = frozenset({"SENT", "sentitems"})
+
 # Why a message is not captured at all.
 SKIP_SPAM = "spam"
 SKIP_TRASH = "trash"

@@ -18,6 +18,7 @@ from odoo.tools import html_sanitize
 
 from ..core.addresses import normalise_address
 from ..core.mime import content_digest, parse_message
+from ..core.provider import SENT_LABELS
 
 _logger = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ class TrailMail(models.Model):
             _logger.info("Kept a second email sharing Message-ID %s", message_id[:80])
         own = mailbox._own_addresses()
         senders = {normalise_address(a.email) for a in parsed.from_}
-        outgoing = "SENT" in ref.labels or bool(senders & own)
+        outgoing = bool(SENT_LABELS.intersection(ref.labels)) or bool(senders & own)
         date = parsed.date or ref.internal_date or datetime.now(timezone.utc)
         if date.tzinfo:
             date = date.astimezone(timezone.utc).replace(tzinfo=None)
