@@ -1,6 +1,7 @@
 """Odoo models of the email integration; the logic they call lives in ``core``."""
 
 from . import (
+    mail_mail,
     res_partner,
     res_users,
     trail_email_address,
@@ -10,6 +11,7 @@ from . import (
     trail_mailbox,
     trail_mailbox_google,
     trail_mailbox_microsoft,
+    trail_mailbox_send,
     trail_mailbox_sync,
     trail_profile_member,
 )

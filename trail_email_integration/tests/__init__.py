@@ -6,4 +6,5 @@ from . import (
     test_microsoft,
     test_profile_tour,
     test_profiles,
+    test_send,
 )
