@@ -214,6 +214,12 @@ class TrailMailbox(models.Model):
             raise AccessError(self.env._("This connection link has expired; start again."))
         return self.browse(data["mailbox"]).exists()
 
+    @api.model
+    def _callback_url(self, path):
+        """The absolute URL of one of our OAuth callbacks, as the provider must redirect to."""
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url")
+        return base.rstrip("/") + path
+
     def _check_can_connect(self):
         if self.user_id and self.user_id != self.env.user and not self.env.is_admin():
             raise AccessError(self.env._("Only the owner can connect this mailbox."))

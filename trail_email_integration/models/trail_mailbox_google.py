@@ -63,15 +63,15 @@ class TrailMailbox(models.Model):
             raise UserError(
                 self.env._(
                     "Google is not configured: an administrator must set the OAuth client id "
-                    "and secret in Settings → Email integration."
+                    "and secret (system parameters "
+                    "trail_email_integration.google_client_id and google_client_secret)."
                 )
             )
         return client_id, secret
 
     @api.model
     def _google_redirect_uri(self):
-        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url")
-        return base.rstrip("/") + CALLBACK_PATH
+        return self._callback_url(CALLBACK_PATH)
 
     # ------------------------------------------------------------------ provider
     def _make_provider(self):

@@ -93,15 +93,15 @@ class TrailMailbox(models.Model):
             raise UserError(
                 self.env._(
                     "Microsoft 365 is not configured: an administrator must set the application "
-                    "(client) id and secret in Settings → Email integration."
+                    "(client) id and secret (system parameters "
+                    "trail_email_integration.microsoft_client_id and microsoft_client_secret)."
                 )
             )
         return client_id, secret
 
     @api.model
     def _microsoft_redirect_uri(self):
-        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url")
-        return base.rstrip("/") + CALLBACK_PATH
+        return self._callback_url(CALLBACK_PATH)
 
     # ------------------------------------------------------------------ provider
     def _make_provider(self):
