@@ -26,6 +26,9 @@ CALLBACK_PATH = "/trail_email/google/callback"
 
 # One quota bucket per mailbox and process, so successive steps share Gmail's per-user budget.
 _BUCKETS = {}
+# One provider per mailbox and process, reused by successive steps: building the Gmail API
+# client is costly, and its HTTP connection is worth keeping. Keyed by everything it depends on.
+_PROVIDERS = {}
 
 
 class TrailMailbox(models.Model):
@@ -85,18 +88,41 @@ class TrailMailbox(models.Model):
             bucket = _BUCKETS[self.id] = QuotaBucket(
                 units, clock=type(self)._provider_clock, sleep=type(self)._provider_sleep
             )
-        return GmailProvider(
+        endpoints = self._google_endpoints()
+        key = (
+            self.env.cr.dbname,
+            self.id,
             client_id,
             secret,
             record.google_refresh_token,
-            self._google_endpoints(),
-            access_token=record.google_access_token or None,
-            expiry=record.google_token_expiry or None,
-            on_token=record._google_store_token,
-            quota=bucket,
-            sleep=type(self)._provider_sleep,
-            clock=type(self)._provider_clock,
+            endpoints,
         )
+        cached = _PROVIDERS.get(key)
+        if cached is not None and cached[0] is bucket:
+            provider, owner = cached[1], cached[2]
+        else:
+            # New tokens are stored through whichever transaction uses the provider now.
+            owner = {}
+            provider = GmailProvider(
+                client_id,
+                secret,
+                record.google_refresh_token,
+                endpoints,
+                access_token=record.google_access_token or None,
+                expiry=record.google_token_expiry or None,
+                # Looked up at call time: the owner changes with each transaction.
+                on_token=lambda token, expiry: owner["record"]._google_store_token(  # noqa: PLW0108
+                    token, expiry
+                ),
+                quota=bucket,
+                sleep=type(self)._provider_sleep,
+                clock=type(self)._provider_clock,
+            )
+            for stale in [k for k in _PROVIDERS if k[:2] == key[:2]]:
+                del _PROVIDERS[stale]
+            _PROVIDERS[key] = (bucket, provider, owner)
+        owner["record"] = record
+        return provider
 
     def _google_store_token(self, token, expiry):
         self.sudo().write({"google_access_token": token, "google_token_expiry": expiry})

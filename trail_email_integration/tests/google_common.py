@@ -47,6 +47,7 @@ class GoogleCase(TransactionCase):
         self.emulator.clear_failures()
         self.emulator.set_quota(units_per_minute=15000)
         trail_mailbox_google._BUCKETS.clear()
+        trail_mailbox_google._PROVIDERS.clear()
         # Backoff waits pass on the emulator's clock, not the test's.
         mailbox_class = type(self.env["trail.mailbox"])
         self.patch(mailbox_class, "_provider_sleep", self.emulator.clock.advance)
