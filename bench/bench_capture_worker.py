@@ -8,8 +8,9 @@ What it is
 
 How it works
     Loading the fixture costs far more memory than the engine should (every raw message, held
-    by the emulator, plus the JSON text while it is decoded). So the emulator is loaded first, the garbage collector
-    run and glibc asked to give freed heap back (``malloc_trim``); then the child prints
+    by the emulator, plus the JSON text while it is decoded). So the emulator is loaded first,
+    the garbage collector run and glibc asked to give freed heap back (``malloc_trim``); then
+    the child prints
     ``START <rss bytes>`` and the backfill begins. The parent takes that figure as the start.
 
 Use

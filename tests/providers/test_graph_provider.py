@@ -22,6 +22,7 @@ minutes of virtual time pass in well under a second.
 
 import base64
 import email
+import email.policy
 import hashlib
 import json
 import re
@@ -445,6 +446,61 @@ def test_reference_attachment_is_kept_as_a_link(graph_emu, make_provider):
     [link] = provider.reference_attachments(message_id)
     assert (link["name"], link["source_url"]) == ("Budget 2024.xlsx", url)
     assert link["content_type"] == listed["contentType"]
+
+
+def with_file(raw, name="quote.pdf"):
+    """``raw`` with one PDF attached."""
+    message = email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
+    message.add_attachment(b"%PDF-1.4 quote", maintype="application", subtype="pdf", filename=name)
+    return message.as_bytes()
+
+
+def test_link_attachments_lists_only_messages_with_attachments(graph_emu, make_provider):
+    url = "https://contoso.sharepoint.example/budget.xlsx"
+    mixed = graph_emu.add_message(ANN, with_file(make_mime("Budget and quote")))
+    graph_emu.add_reference_attachment(
+        ANN, mixed, B10_REFERENCE["name"], url, B10_REFERENCE["contentType"]
+    )
+    file_only = graph_emu.add_message(ANN, with_file(make_mime("Quote only")))
+    plain = [graph_emu.add_message(ANN, make_mime(f"plain {n}")) for n in range(5)]
+    provider = make_provider()
+    refs, _ = backfill(provider, now(graph_emu) - DAY)
+    assert {r.provider_id for r in refs if r.has_attachments} == {mixed, file_only}
+
+    graph_emu.reset_stats()
+    links = provider.link_attachments(refs)
+    assert links == {
+        mixed: [{"name": "Budget 2024.xlsx", "url": url, "mimetype": B10_REFERENCE["contentType"]}],
+        file_only: [],
+    }
+    assert all(message_id not in links for message_id in plain)
+    stats = graph_emu.stats()
+    assert stats["http_requests"] == 1 and stats["batch_inner_requests"] == 2
+
+    # The scan's refs say it too: a link added later makes the message change.
+    cursor = provider.current_cursor()
+    graph_emu.add_reference_attachment(ANN, plain[0], "Minutes.docx", url + "?m", None)
+    [change] = provider.list_changes(cursor).changes
+    assert change.ref.provider_id == plain[0] and change.ref.has_attachments
+    [link] = provider.link_attachments([change.ref])[plain[0]]
+    assert (link["name"], link["url"]) == ("Minutes.docx", url + "?m")
+
+
+def test_link_attachments_leaves_out_a_message_it_cannot_list(graph_emu, make_provider, caplog):
+    url = "https://contoso.sharepoint.example/budget.xlsx"
+    ids = [graph_emu.add_message(ANN, with_file(make_mime(f"Files {n}"))) for n in range(2)]
+    for message_id in ids:
+        graph_emu.add_reference_attachment(ANN, message_id, "Budget.xlsx", url, None)
+    not_found = {"error": {"code": "ErrorItemNotFound", "message": "Not found."}}
+    graph_emu.inject_errors(re.escape(f"/messages/{ids[0]}/attachments"), [(404, not_found, None)])
+    provider = make_provider()
+    refs = [MessageRef(message_id, has_attachments=True) for message_id in ids]
+
+    links = provider.link_attachments(refs)
+    assert ids[0] not in links
+    assert [link["url"] for link in links[ids[1]]] == [url]
+    assert "could not be listed" in caplog.text
+    assert provider.link_attachments(refs[:0]) == {}
 
 
 def test_app_only_reads_users_mailbox_and_names_missing_permission(graph_emu, make_provider):

@@ -16,6 +16,10 @@ How it works
     - ``fetch(refs)``: the raw RFC 822 bytes of several messages in one batch.
     - ``send(raw)``: send a complete MIME message as the mailbox owner.
 
+    One question is optional: ``link_attachments(refs)``, the cloud links attached to messages
+    whose ref says ``has_attachments``. They have no bytes and are not in the raw MIME
+    (Microsoft 365's reference attachments); a provider without such links answers none.
+
     Cursors and positions are opaque strings; a provider may pack JSON into them (Graph keeps
     one delta link per folder).
 
@@ -63,6 +67,8 @@ class MessageRef:
     internal_date: datetime | None = None
     # SKIP_SPAM, SKIP_TRASH or SKIP_DRAFT when the message must not be captured.
     skip_reason: str = ""
+    # True when the message may carry attachments its raw MIME lacks (cloud links).
+    has_attachments: bool = False
 
 
 @dataclass
@@ -163,3 +169,12 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def send(self, raw: bytes, thread_id: str | None = None) -> SentMessage:
         """Send ``raw`` (complete MIME, Bcc included) as the owner."""
+
+    def link_attachments(self, refs: list) -> dict:
+        """The cloud links attached to ``refs``: ``{provider_id: [{"name", "url", "mimetype"}]}``.
+
+        Every ref whose attachments could be read has an entry (an empty list when none is a
+        link); a ref left out could not be read. Errors that concern the whole batch are raised
+        instead. This default has no links to offer.
+        """
+        return {ref.provider_id: [] for ref in refs}

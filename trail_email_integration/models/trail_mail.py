@@ -225,11 +225,13 @@ class TrailMail(models.Model):
 
     # ------------------------------------------------------------------ capture
     @api.model
-    def _capture(self, mailbox, ref, raw):
+    def _capture(self, mailbox, ref, raw, links=(), notes=()):
         """Store ``raw`` as seen in ``mailbox`` under ``ref``; return ``(mail, created)``.
 
         The caller has checked that ``mailbox`` has no location for ``ref`` yet. When the same
         email is already stored (another mailbox, or another folder), only a location is added.
+        A new email also keeps ``links`` (cloud links, ``{"name", "url", "mimetype"}``) as URL
+        attachments and ``notes`` (what the caller could not read) in its parse notes.
         """
         parsed = parse_message(raw)
         message_id = parsed.message_id[:900]
@@ -239,7 +241,9 @@ class TrailMail(models.Model):
         if not mail:
             try:
                 with self.env.cr.savepoint():
-                    mail = self._create_from_parsed(mailbox, ref, raw, parsed, message_id, digest)
+                    mail = self._create_from_parsed(
+                        mailbox, ref, raw, parsed, message_id, digest, links, notes
+                    )
                     created = True
             except psycopg2.IntegrityError:
                 # Another worker stored the same email a moment ago: use theirs.
@@ -262,8 +266,10 @@ class TrailMail(models.Model):
         return mail, created
 
     @api.model
-    def _create_from_parsed(self, mailbox, ref, raw, parsed, message_id, digest):
-        notes = list(parsed.defects)
+    def _create_from_parsed(
+        self, mailbox, ref, raw, parsed, message_id, digest, links=(), extra_notes=()
+    ):
+        notes = list(parsed.defects) + list(extra_notes)
         if message_id and self.search_count([("message_id", "=", message_id)], limit=1):
             notes.append(
                 "Another captured email has the same Message-ID with different content; "
@@ -290,13 +296,14 @@ class TrailMail(models.Model):
             "snippet": " ".join(parsed.text.split())[:200],
             "headers_text": "\n".join(f"{name}: {value}" for name, value in parsed.headers),
             "parse_notes": "\n".join(notes) or False,
-            "attachment_count": len(parsed.attachments),
+            "attachment_count": len(parsed.attachments) + len(links),
         }
         for key, _label in HEADERS:
             values[f"email_{key}"] = format_addresses(getattr(parsed, PARSED_ATTRIBUTE[key]))
         mail = self.create(values)
         mail._store_participants(parsed)
         mail._store_files(raw, parsed)
+        mail._store_links(links)
         return mail
 
     def _store_participants(self, parsed):
@@ -362,6 +369,25 @@ class TrailMail(models.Model):
                 "has_remote_content": blocked,
             }
         )
+
+    def _store_links(self, links):
+        """Keep each cloud link as a URL attachment of this email, beside its files."""
+        if not links:
+            return
+        attachments = self.env["ir.attachment"].create(
+            [
+                {
+                    "name": link["name"] or link["url"] or "link",
+                    "type": "url",
+                    "url": link["url"] or False,
+                    "mimetype": link["mimetype"] or False,
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+                for link in links
+            ]
+        )
+        self.write({"attachment_ids": [(4, attachment.id) for attachment in attachments]})
 
     # ------------------------------------------------------------------ filing
     def _apply_filing(self):

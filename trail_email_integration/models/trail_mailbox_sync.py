@@ -323,14 +323,22 @@ class TrailMailbox(models.Model):
         wanted = [r for r in refs if not r.skip_reason and r.provider_id not in seen]
         captured = failed = 0
         dates = [r.internal_date for r in refs if r.internal_date]
-        for result in provider.fetch(wanted) if wanted else []:
+        results = provider.fetch(wanted) if wanted else []
+        links = self._link_attachments(provider, results)
+        for result in results:
             if isinstance(result, MessageError):
                 self._record_failure(result.provider_id, str(result))
                 failed += 1
                 continue
+            found = links.get(result.ref.provider_id, ())
+            notes = ()
+            if result.ref.has_attachments and result.ref.provider_id not in links:
+                notes = ("The cloud links attached to this email could not be read.",)
             try:
                 with self.env.cr.savepoint():
-                    self.env["trail.mail"]._capture(self, result.ref, result.raw)
+                    self.env["trail.mail"]._capture(
+                        self, result.ref, result.raw, links=found, notes=notes
+                    )
             except Exception as error:
                 _logger.warning(
                     "Mailbox %s: message %s could not be stored: %s",
@@ -354,6 +362,24 @@ class TrailMailbox(models.Model):
             }
         )
         return captured, min(dates, default=None)
+
+    def _link_attachments(self, provider, results):
+        """The cloud links of the fetched messages, as ``provider.link_attachments`` gives
+        them; ``{}`` when they cannot be had, so the messages are captured without them."""
+        refs = [r.ref for r in results if not isinstance(r, MessageError) and r.ref.has_attachments]
+        if not refs:
+            return {}
+        try:
+            return provider.link_attachments(refs)
+        except Exception as error:
+            # The mail matters more than its links: capture it, and say what is missing.
+            _logger.warning(
+                "Mailbox %s: cloud links of %s messages could not be read: %s",
+                self.id,
+                len(refs),
+                error,
+            )
+            return {}
 
     def _record_failure(self, provider_id, error):
         failure = self.failure_ids.filtered(lambda f: f.provider_id == provider_id)

@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
+from ..core.provider import TemporaryError
+from ..core.providers.graph import GraphProvider
 from ..models import trail_mailbox_microsoft
 from .capture_common import make_raw
 from .microsoft_common import (
@@ -197,6 +199,75 @@ class TestGraphEndToEnd(MicrosoftCase):
             refresh_secret(mailbox.sudo().microsoft_token_cache),
             (refresh_secret(first), refresh_secret(second)),
         )
+
+    def test_cloud_link_is_kept_as_a_url_attachment_beside_the_files(self):
+        url = "https://contoso.sharepoint.example/budget.xlsx"
+        xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        raw = make_raw("Budget", to=ADA, attachments=[("quote.pdf", b"%PDF-1.4 quote")])
+        linked = self.emulator.add_message(ADA, raw, "inbox")
+        self.emulator.add_reference_attachment(ADA, linked, "Budget 2024.xlsx", url, xlsx)
+        # The same email filed again elsewhere only gains a location, not a second link.
+        copy = self.emulator.add_message(ADA, raw, "archive")
+        self.emulator.add_reference_attachment(ADA, copy, "Budget 2024.xlsx", url, xlsx)
+        for index in range(8):
+            self.emulator.add_message(ADA, make_raw(f"Plain {index}", to=ADA), "inbox")
+        mailbox = self.connected_mailbox()
+        self.emulator.reset_stats()
+        self.run_backfill(mailbox)
+        self.assertEqual(mailbox.state, "active", mailbox.last_error)
+        self.assertEqual(mailbox.failed_count, 0)
+
+        mail = self.location(mailbox, linked).mail_id
+        self.assertEqual(mail, self.location(mailbox, copy).mail_id)
+        files = mail.attachment_ids.filtered(lambda a: a.type == "binary")
+        links = mail.attachment_ids.filtered(lambda a: a.type == "url")
+        self.assertEqual(files.mapped("name"), ["quote.pdf"])
+        self.assertEqual(files.raw, b"%PDF-1.4 quote")
+        self.assertEqual(
+            [(a.name, a.url, a.mimetype) for a in links], [("Budget 2024.xlsx", url, xlsx)]
+        )
+        self.assertEqual((links.res_model, links.res_id), ("trail.mail", mail.id))
+        self.assertEqual(mail.attachment_count, 2)
+        self.assertFalse(mail.parse_notes)
+
+        # Only the two copies with attachments were listed, none of the eight plain messages.
+        listings = sum(
+            user["routes"].get("attachments", {}).get("requests", 0)
+            for user in self.emulator.stats()["users"].values()
+        )
+        self.assertEqual(listings, 2)
+        self.assertEqual(len(self.mails(mailbox)), 9)
+
+    def test_unreadable_cloud_links_do_not_lose_the_email(self):
+        raw = make_raw("Links", to=ADA, attachments=[("quote.pdf", b"%PDF-1.4 quote")])
+        linked = self.emulator.add_message(ADA, raw, "inbox")
+        self.emulator.add_reference_attachment(ADA, linked, "Plan.docx", "https://x.example/p")
+        not_found = {"error": {"code": "ErrorItemNotFound", "message": "Not found."}}
+        self.emulator.inject_errors(r"/attachments\?", [(404, not_found, None)])
+        mailbox = self.connected_mailbox()
+        self.run_backfill(mailbox)
+        self.assertEqual(mailbox.state, "active", mailbox.last_error)
+        self.assertEqual(mailbox.failed_count, 0)
+
+        mail = self.location(mailbox, linked).mail_id
+        self.assertEqual(mail.attachment_ids.mapped("name"), ["quote.pdf"])
+        self.assertEqual(mail.attachment_count, 1)
+        self.assertIn("cloud links attached to this email could not be read", mail.parse_notes)
+
+        # Nor does a listing that fails as a whole: the email comes, with the same note.
+        def unavailable(provider, refs):
+            raise TemporaryError("Graph is unavailable")
+
+        self.patch(GraphProvider, "link_attachments", unavailable)
+        raw = make_raw("More links", to=ADA, attachments=[("plan.pdf", b"%PDF-1.4 plan")])
+        fresh = self.emulator.add_message(ADA, raw, "inbox")
+        self.emulator.add_reference_attachment(ADA, fresh, "Plan.docx", "https://x.example/q")
+        self.run_scan(mailbox)
+        self.assertEqual(mailbox.state, "active", mailbox.last_error)
+        self.assertFalse(mailbox.retry_after)
+        mail = self.location(mailbox, fresh).mail_id
+        self.assertEqual(mail.attachment_ids.mapped("name"), ["plan.pdf"])
+        self.assertIn("cloud links attached to this email could not be read", mail.parse_notes)
 
     def test_send_keeps_bcc_only_in_the_sent_copy(self):
         for user in (CLIENT, HIDDEN):

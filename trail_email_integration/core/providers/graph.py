@@ -42,8 +42,11 @@ How it works
       of 20, chained into ``max_in_flight`` lanes; the base64 bodies are decoded to the exact
       bytes. A 404 is a MessageError for that message only.
     - Send: see ``graph_send``.
-    - Reference attachments (cloud links, case B10) have no bytes and are not in the MIME;
-      :meth:`~GraphProvider.reference_attachments` lists them as link records for the engine.
+    - Reference attachments (cloud links, case B10) have no bytes and are not in the MIME.
+      Refs carry ``hasAttachments`` from the delta, and
+      :meth:`~GraphProvider.link_attachments` lists the attachments of only those messages,
+      in ``$batch`` calls, keeping the links (name, type, ``sourceUrl`` when Graph gives it).
+      A message whose list fails has no entry and the others go on.
 
 Use
     ::
@@ -59,7 +62,10 @@ Use
 Caveats
     Not thread-safe; one provider per mailbox at a time. A folder renamed or moved keeps its
     delta link but its messages keep their old label until they change. Folders deleted since
-    the cursor are dropped from it; their messages are not reported deleted.
+    the cursor are dropped from it; their messages are not reported deleted. A delta link
+    keeps the ``$select`` it began with, so a cursor saved before refs asked for
+    ``hasAttachments`` reports no attachments, and so no cloud links, until that folder's
+    delta restarts.
 """
 
 import json
@@ -387,6 +393,64 @@ class GraphProvider(Provider):
                 results.append(MessageError(f"messages.$value: {problem}", ref.provider_id))
         return results
 
+    def link_attachments(self, refs):
+        """The cloud links of the refs with ``has_attachments``, as the provider interface
+        promises: ``{provider_id: [{"name", "url", "mimetype"}]}``, a ref whose attachments
+        could not be listed left out (logged). Throttling and lost authorisation raise."""
+        select = "?$select=id,name,contentType,size,isInline"
+        wanted = list(dict.fromkeys(ref.provider_id for ref in refs if ref.has_attachments))
+        pending = {m: f"{self.base}/messages/{m}/attachments{select}" for m in wanted}
+        listed = {message_id: [] for message_id in wanted}
+        while pending:
+            ids = list(pending)
+            calls = [("GET", pending[message_id]) for message_id in ids]
+            answers = self.client.batch(calls, what="attachments", permission=READ)
+            pending = {}
+            for message_id, answer in zip(ids, answers, strict=True):
+                if not answer.ok or not isinstance(answer.body, dict):
+                    problem = answer.failure().describe() if not answer.ok else "not JSON"
+                    _logger.warning(
+                        "Graph attachments of message %s could not be listed (%s); "
+                        "its cloud links are left out",
+                        message_id,
+                        problem,
+                    )
+                    listed.pop(message_id)
+                    continue
+                listed[message_id].extend(
+                    item for item in answer.body.get("value", []) if _is_reference(item)
+                )
+                if answer.body.get("@odata.nextLink"):
+                    pending[message_id] = answer.body["@odata.nextLink"]
+
+        # The list asks only for what every attachment has; a link's address, when Graph
+        # keeps one, is read from the link itself. Links are rare, so this costs little.
+        unaddressed = [
+            (message_id, item)
+            for message_id, items in listed.items()
+            for item in items
+            if not item.get("sourceUrl")
+        ]
+        calls = [
+            ("GET", f"{self.base}/messages/{message_id}/attachments/{item['id']}")
+            for message_id, item in unaddressed
+        ]
+        answers = self.client.batch(calls, what="attachments", permission=READ)
+        for (_message_id, item), answer in zip(unaddressed, answers, strict=True):
+            if answer.ok and isinstance(answer.body, dict):
+                item["sourceUrl"] = answer.body.get("sourceUrl")
+        return {
+            message_id: [
+                {
+                    "name": item.get("name") or "",
+                    "url": item.get("sourceUrl") or "",
+                    "mimetype": item.get("contentType") or "",
+                }
+                for item in items
+            ]
+            for message_id, items in listed.items()
+        }
+
     def reference_attachments(self, message_id):
         """The cloud links attached to a message: ``[{"id", "name", "content_type", "size",
         "source_url"}]``; empty when it has none. They are not in the MIME and have no bytes,
@@ -417,6 +481,10 @@ class GraphProvider(Provider):
 
     def send(self, raw, thread_id=None):
         return graph_send.send(self, raw)
+
+
+def _is_reference(attachment):
+    return attachment.get("@odata.type", "").endswith("referenceAttachment")
 
 
 def _is_delta_link(link):

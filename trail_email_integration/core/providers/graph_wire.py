@@ -62,7 +62,8 @@ SKIPPED_FOLDERS = {
 # Captured well-known folders, labelled by their well-known name rather than a localised one.
 LABELLED_FOLDERS = ("inbox", "sentitems", "archive")
 
-REF_SELECT = "id,receivedDateTime,internetMessageId,parentFolderId,conversationId"
+# hasAttachments tells which messages may carry cloud links, which their MIME lacks (case B10).
+REF_SELECT = "id,receivedDateTime,internetMessageId,parentFolderId,conversationId,hasAttachments"
 
 
 class GraphConfigError(ValueError):
@@ -131,4 +132,5 @@ def message_ref(resource, label, skip_reason=""):
         labels=(label,) if label else (),
         internal_date=parse_time(resource.get("receivedDateTime")),
         skip_reason=skip_reason,
+        has_attachments=bool(resource.get("hasAttachments")),
     )
