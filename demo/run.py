@@ -33,6 +33,7 @@ Caveats
 import argparse
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -304,6 +305,16 @@ def summary(env, mailbox, sources):
     }
 
 
+def port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_odoo(conf, db):
     odoo_bin = Path(odoo.__file__).resolve().parent.parent / "odoo-bin"
     return subprocess.Popen(
@@ -375,7 +386,10 @@ def capture(args, side, sources, later):
         print(f"Connected {mailbox.address} for {adviser.name}; importing the history:")
         run_backfill(cr, mailbox)
 
-        print(f"New mail arrives: {len(later)} messages, and one to spam; scanning.")
+        if later:
+            print(f"New mail arrives: {len(later)} messages, and one to spam; scanning.")
+        else:
+            print("Scanning for new mail.")
         for path in later:
             sources[side.add(path.read_bytes(), ("INBOX",), ANCHOR)] = path.name
         if later:
@@ -395,6 +409,12 @@ def serve(args, side, result):
     )
     for name, count in result["per_profile"].items():
         print(f"  {name}: {count}")
+    if not port_is_free(args.http_port):
+        side.stop()
+        raise SystemExit(
+            f"Port {args.http_port} is already in use (another Odoo?). Stop it, or run the demo "
+            "on another port: TRAIL_HTTP_PORT=8070 ./dev demo"
+        )
     server = start_odoo(args.conf, args.db)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -407,6 +427,8 @@ def serve(args, side, result):
             print("Press Ctrl-C to stop Odoo, the emulator and the database.")
         while server.poll() is None and not stop:
             time.sleep(0.5)
+        if server.poll() not in (None, 0) and not stop:
+            print(f"Odoo stopped:\n{server.stderr.read()[-2000:]}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
