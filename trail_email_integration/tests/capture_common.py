@@ -37,6 +37,23 @@ def make_raw(
     return message.as_bytes()
 
 
+class MailboxSteps:
+    """Drive the engine on any mailbox, as the crons would, within the test's transaction."""
+
+    @staticmethod
+    def run_backfill(mailbox, limit=500):
+        pages = {}
+        for _step in range(limit):
+            if mailbox.state != "backfilling":
+                break
+            mailbox._run_guarded(mailbox._backfill_step, pages)
+
+    @staticmethod
+    def run_scan(mailbox):
+        mailbox.next_scan = False
+        mailbox._run_guarded(mailbox._scan_step)
+
+
 class CaptureCase(ProfilesCase):
     """A mailbox record served by a :class:`FakeProvider` instead of a real provider."""
 

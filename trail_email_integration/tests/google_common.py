@@ -6,6 +6,8 @@ from odoo.tests import TransactionCase
 
 from emulators.gmail import GmailEmulator
 
+from .capture_common import MailboxSteps
+
 ADA = "ada.adviser@firm.example"
 CLIENT_ID = "trail-test-client"
 CLIENT_SECRET = "trail-test-secret"
@@ -21,7 +23,7 @@ def configure_google(env, emulator, base_url="http://127.0.0.1:8069"):
     params.set_param("web.base.url", base_url)
 
 
-class GoogleCase(TransactionCase):
+class GoogleCase(MailboxSteps, TransactionCase):
     """A started emulator with Ada's mailbox, and an Odoo mailbox holding her refresh token."""
 
     auto_consent = None
@@ -64,16 +66,3 @@ class GoogleCase(TransactionCase):
                 **values,
             }
         )
-
-    @staticmethod
-    def run_backfill(mailbox, limit=500):
-        pages = {}
-        for _step in range(limit):
-            if mailbox.state != "backfilling":
-                break
-            mailbox._run_guarded(mailbox._backfill_step, pages)
-
-    @staticmethod
-    def run_scan(mailbox):
-        mailbox.next_scan = False
-        mailbox._run_guarded(mailbox._scan_step)

@@ -19,6 +19,8 @@ from odoo.tests import TransactionCase
 
 from emulators.graph import GraphEmulator
 
+from .capture_common import MailboxSteps
+
 ADA = "ada.adviser@firm.example"
 ADA_NAME = "Ada Adviser"
 CLIENT_ID = "trail-test-microsoft-client"
@@ -67,7 +69,7 @@ def callback_params(location):
     return dict(parse_qsl(urlparse(location).query, keep_blank_values=True))
 
 
-class MicrosoftCase(TransactionCase):
+class MicrosoftCase(MailboxSteps, TransactionCase):
     """A started emulator with Ada's Microsoft 365 mailbox; Odoo mailboxes connect to it."""
 
     @classmethod
@@ -111,16 +113,3 @@ class MicrosoftCase(TransactionCase):
         )
         mailbox._microsoft_finish_connect(self.connect(mailbox))
         return mailbox
-
-    @staticmethod
-    def run_backfill(mailbox, limit=500):
-        pages = {}
-        for _step in range(limit):
-            if mailbox.state != "backfilling":
-                break
-            mailbox._run_guarded(mailbox._backfill_step, pages)
-
-    @staticmethod
-    def run_scan(mailbox):
-        mailbox.next_scan = False
-        mailbox._run_guarded(mailbox._scan_step)
