@@ -18,6 +18,7 @@
         ],
     },
     "data": [
+        "security/trail_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
         "views/res_partner_views.xml",
@@ -33,6 +34,9 @@
     "assets": {
         "web.assets_backend": [
             "trail_email_integration/static/src/**/*",
+        ],
+        "web.assets_unit_tests": [
+            "trail_email_integration/static/tests/**/*.test.js",
         ],
         "web.assets_tests": [
             "trail_email_integration/static/tests/tours/**/*",
