@@ -51,6 +51,17 @@ def locate_discovery_document():
     raise RuntimeError("gmail.v1.json not found inside the installed googleapiclient package")
 
 
+def load_packaged_document(file_name):
+    """Another discovery document shipped beside gmail.v1.json (e.g. admin.directory_v1.json)."""
+    spec = importlib.util.find_spec("googleapiclient")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / DOCUMENT_RELATIVE.parent / file_name
+        if candidate.is_file():
+            with open(candidate, encoding="utf-8") as handle:
+                return json.load(handle)
+    raise RuntimeError(f"{file_name} not found inside the installed googleapiclient package")
+
+
 def load_discovery_document(path=None):
     with open(path or locate_discovery_document(), encoding="utf-8") as handle:
         return json.load(handle)

@@ -30,25 +30,41 @@ Caveats: google-api-python-client keeps the https scheme for media-upload URLs w
 import base64
 import json
 import re
+import secrets
 import threading
 import time
 from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
+from emulators import crypto
+
 from . import loader, server
 from .api import HANDLERS, Call
-from .discovery import RouteTable, load_discovery_document, rebased_document
+from .discovery import (
+    RouteTable,
+    load_discovery_document,
+    load_packaged_document,
+    rebased_document,
+)
 from .oauth import DEFAULT_SCOPE, OAuthServer
 from .quota import Clock, QuotaLedger
 from .store import Mailbox, MessageIds
 from .wire import ApiError, Response, error_body, error_for_reason, json_response
+from .workspace import ServiceAccount, Workspace, new_client_id, service_account_key
 
 AUTHORIZE_PATHS = ("/o/oauth2/auth", "/o/oauth2/v2/auth")
 TOKEN_PATHS = ("/token", "/o/oauth2/token", "/oauth2/v4/token")
 REVOKE_PATHS = ("/revoke", "/o/oauth2/revoke")
 BATCH_PATHS = ("/batch/gmail/v1", "/batch")
 DISCOVERY_PATHS = ("/discovery/v1/apis/gmail/v1/rest", "/$discovery/rest")
+DIRECTORY_PREFIX = "/admin/directory/v1/"
+DIRECTORY_METHODS = ("list",)
 WEEK_SECONDS = 7 * 86400
+GOOGLE_TOKEN_AUDIENCES = (
+    "https://oauth2.googleapis.com/token",
+    "https://www.googleapis.com/oauth2/v4/token",
+    "https://accounts.google.com/o/oauth2/token",
+)
 
 
 def _bearer(headers, query):
@@ -100,6 +116,9 @@ class GmailEmulator:
         )
         self.oauth.register_client(client_id, client_secret, redirect_uris)
         self.client_id, self.client_secret = client_id, client_secret
+        self.workspace = Workspace(self.clock, self._token_audiences)
+        self.oauth.assertion_grant = self._assertion_grant
+        self._directory_routes = None
         self._routes = self._local_routes()
 
     # Lifecycle and URLs
@@ -241,6 +260,81 @@ class GmailEmulator:
     def expire_tokens(self, user=None):
         self.oauth.expire_access_tokens(user)
 
+    # Organisation mode (Google Workspace domains and service accounts)
+
+    def add_domain(self, domain, customer_id=None):
+        """Register a Workspace domain; returns its customer id (``C0...``)."""
+        with self._lock:
+            return self.workspace.add_domain(domain, customer_id).customer_id
+
+    def add_domain_user(self, email, display_name="", admin=False):
+        """A user of a Workspace domain (the domain is created on demand), with a mailbox."""
+        given, _, family = display_name.partition(" ")
+        with self._lock:
+            self.workspace.add_user(email, given, family, admin)
+            return self.add_user(email, display_name)
+
+    def set_admin(self, email, admin=True):
+        """Make a domain user a super administrator of the customer (or not)."""
+        with self._lock:
+            user = self.workspace.user(email)
+            if user is None:
+                raise KeyError(f"no domain user {email}")
+            user.admin = admin
+
+    def create_service_account(
+        self,
+        name="trail-sync",
+        project_id="trail-project",
+        *,
+        domain=None,
+        scopes=(DEFAULT_SCOPE,),
+        client_id=None,
+    ):
+        """Make a service account with a fresh RSA key and return its JSON key dict.
+
+        With ``domain``, the account's client id is also granted domain-wide delegation for
+        ``scopes`` there. The dict is what Google's console downloads; its ``token_uri`` points
+        at this emulator, so ``service_account.Credentials.from_service_account_info`` works.
+        """
+        key = crypto.new_private_key()
+        client_id = client_id or new_client_id()
+        info = service_account_key(
+            self.base_url, name, project_id, key, client_id, secrets.token_hex(20)
+        )
+        account = ServiceAccount(
+            info["client_email"], client_id, project_id, info["private_key_id"], key.public_key()
+        )
+        with self._lock:
+            self.workspace.register(account)
+            if domain:
+                self.workspace.delegate(client_id, domain, scopes)
+        return info
+
+    def delegate(self, client_id, domain, scopes):
+        """Domain-wide delegation: let ``client_id`` impersonate users of ``domain``."""
+        with self._lock:
+            self.workspace.delegate(client_id, domain, scopes)
+
+    def revoke_delegation(self, client_id, domain, scopes=None):
+        """Take back some delegated ``scopes`` (all, when None) of ``client_id`` in ``domain``."""
+        with self._lock:
+            self.workspace.revoke_delegation(client_id, domain, scopes)
+
+    def disable_service_account(self, client_email, disabled=True):
+        with self._lock:
+            self.workspace.accounts[client_email.lower()].disabled = disabled
+
+    def _token_audiences(self):
+        # google-auth always signs for Google's own token URI, whatever token_uri it posts to.
+        return list(GOOGLE_TOKEN_AUDIENCES) + [
+            self.base_url.rstrip("/") + path for path in TOKEN_PATHS
+        ]
+
+    def _assertion_grant(self, form):
+        with self._lock:
+            return self.workspace.jwt_bearer_grant(form)
+
     # Limits, failures, statistics
 
     def set_quota(self, units_per_minute=None, scale=None, concurrency_limit=None, enabled=None):
@@ -329,6 +423,8 @@ class GmailEmulator:
         split = urlsplit(target)
         if method == "POST" and split.path in BATCH_PATHS:
             return self._batch(headers, body)
+        if split.path.startswith(DIRECTORY_PREFIX):
+            return self._directory(method, target, headers)
         local = self._routes.get((method, split.path))
         if local is None:
             return self.handle_api(method, target, headers, body)
@@ -435,6 +531,32 @@ class GmailEmulator:
         if result is None:
             return Response(204, b"", {"Vary": "Origin, X-Origin, Referer"})
         return json_response(200, result)
+
+    def _directory(self, method, target, headers):
+        """Admin SDK Directory API: only ``users.list`` is served."""
+        if self._directory_routes is None:
+            document = load_packaged_document("admin.directory_v1.json")
+            methods = document["resources"]["users"]["methods"]
+            subset = {
+                "parameters": document.get("parameters", {}),
+                "resources": {
+                    "users": {"methods": {name: methods[name] for name in DIRECTORY_METHODS}}
+                },
+            }
+            self._directory_routes = RouteTable(subset)
+        split = urlsplit(target)
+        pairs = parse_qsl(split.query, keep_blank_values=True)
+        scripted = self._scripted(target, api_call=False)
+        if scripted is not None:
+            return scripted
+        try:
+            route, _ = self._directory_routes.match(method, split.path)
+            access = self.oauth.authenticate(_bearer(headers, dict(pairs)))
+            params = self._directory_routes.validate_query(route, pairs)
+            with self._lock:
+                return json_response(200, self.workspace.list_directory_users(access, params))
+        except ApiError as error:
+            return error.to_response()
 
     def _batch(self, headers, body):
         token = _bearer(headers, {})

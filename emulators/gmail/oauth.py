@@ -2,7 +2,7 @@
 
 What it is: the authorization-code flow as Google serves it: the consent page at
 ``/o/oauth2/auth``, the token endpoint ``/token`` (authorization_code and refresh_token grants,
-PKCE), ``/revoke``, and bearer-token checks for the API. Registered clients, issued codes,
+PKCE, and the service-account JWT bearer grant checked by ``workspace.py``), ``/revoke``, and bearer-token checks for the API. Registered clients, issued codes,
 refresh tokens (grants) and access tokens live in memory.
 
 How it works: GET ``/o/oauth2/auth`` validates the client, redirect URI and response type, then
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from .wire import ApiError, html_response, json_response, oauth_error, redirect
+from .workspace import JWT_BEARER, GrantError
 
 DEFAULT_SCOPE = "https://mail.google.com/"
 CODE_TTL_SECONDS = 600
@@ -119,6 +120,8 @@ class OAuthServer:
         self.access_tokens = {}
         self.codes = {}
         self.pending = {}
+        # Set by the emulator: form -> (user, client id, scope) for the JWT bearer grant.
+        self.assertion_grant = None
         self._lock = threading.Lock()
 
     def register_client(self, client_id, client_secret, redirect_uris=None):
@@ -313,6 +316,8 @@ class OAuthServer:
     # Token endpoint
 
     def token(self, form, basic_auth=None):
+        if form.get("grant_type") == JWT_BEARER and self.assertion_grant is not None:
+            return self._assertion(form)
         client_id, client_secret = basic_auth or (form.get("client_id"), form.get("client_secret"))
         client = self.clients.get(client_id or "")
         if client is None:
@@ -330,6 +335,18 @@ class OAuthServer:
         return json_response(
             400, oauth_error("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
         )
+
+    def _assertion(self, form):
+        """A service account's JWT bearer grant: an access token, never a refresh token."""
+        try:
+            user, client_id, scope = self.assertion_grant(form)
+        except GrantError as error:
+            return error.response()
+        with self._lock:
+            access = self._new_access_token(user, client_id, scope, None)
+        payload = self._token_payload(access)
+        del payload["scope"]  # Google leaves it out of service-account token answers
+        return json_response(200, payload)
 
     def _exchange_code(self, client, form):
         code = self.codes.get(form.get("code", ""))
