@@ -81,7 +81,7 @@ def self_signed_certificate(key, common_name, days=365):
         .sign(key, hashes.SHA256())
     )
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - x5t is SHA-1
+    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()
     sha256 = certificate.fingerprint(hashes.SHA256()).hex().upper()
     return pem, sha1, sha256
 

@@ -2,8 +2,9 @@
 
 What it is: the authorization-code flow as Google serves it: the consent page at
 ``/o/oauth2/auth``, the token endpoint ``/token`` (authorization_code and refresh_token grants,
-PKCE, and the service-account JWT bearer grant checked by ``workspace.py``), ``/revoke``, and bearer-token checks for the API. Registered clients, issued codes,
-refresh tokens (grants) and access tokens live in memory.
+PKCE, and the service-account JWT bearer grant checked by ``workspace.py``), ``/revoke``, and
+bearer-token checks for the API. Registered clients, issued codes, refresh tokens (grants) and
+access tokens live in memory.
 
 How it works: GET ``/o/oauth2/auth`` validates the client, redirect URI and response type, then
 renders a page with one form: a user picker (pre-filled from ``login_hint``, the ``user`` query

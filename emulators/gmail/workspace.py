@@ -94,7 +94,7 @@ class DomainUser:
         return {
             "kind": "admin#directory#user",
             "id": self.id,
-            "etag": '"' + hashlib.sha1(self.email.encode()).hexdigest() + '"',  # noqa: S324
+            "etag": '"' + hashlib.sha1(self.email.encode()).hexdigest() + '"',
             "primaryEmail": self.email,
             "name": {
                 "givenName": self.given_name,
