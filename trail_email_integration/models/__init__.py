@@ -13,5 +13,7 @@ from . import (
     trail_mailbox_microsoft,
     trail_mailbox_send,
     trail_mailbox_sync,
+    trail_org_connection,
+    trail_org_mailbox,
     trail_profile_member,
 )

@@ -35,7 +35,10 @@ Use
         fetched = provider.fetch(page.refs)
 
     ``quota`` is a shared :class:`~.quota.QuotaBucket` or a units-per-minute figure. For the
-    emulator: ``GmailEndpoints.at(emulator.base_url)``.
+    emulator: ``GmailEndpoints.at(emulator.base_url)``. In organisation mode, pass
+    ``credentials=`` (service-account credentials with a ``subject``, see ``gmail_org``) and
+    ``None`` for the client id, secret and refresh token; ``"me"`` is then the impersonated
+    user.
 
 Caveats
     Not thread-safe (httplib2 is not); use one provider per mailbox at a time. The quota bucket
@@ -155,8 +158,9 @@ class GmailProvider(Provider):
         sleep=time.sleep,
         clock=time.monotonic,
         timeout=HTTP_TIMEOUT_SECONDS,
+        credentials=None,
     ):
-        if not client_id or not client_secret:
+        if credentials is None and (not client_id or not client_secret):
             raise GmailConfigError("The Google OAuth client id and secret must both be set.")
         self.endpoints = endpoints or GmailEndpoints()
         self._sleep = sleep
@@ -164,15 +168,18 @@ class GmailProvider(Provider):
         if quota is None or isinstance(quota, int | float):
             quota = QuotaBucket(quota or UNITS_PER_MINUTE, clock=clock, sleep=sleep)
         self.quota = quota
-        self._credentials = Credentials(
-            access_token,
-            refresh_token=refresh_token,
-            token_uri=self.endpoints.token_uri,
-            client_id=client_id,
-            client_secret=client_secret,
-            expiry=expiry,
-        )
-        self._known_token = access_token
+        # Organisation mode hands in service-account credentials impersonating the user.
+        if credentials is None:
+            credentials = Credentials(
+                access_token,
+                refresh_token=refresh_token,
+                token_uri=self.endpoints.token_uri,
+                client_id=client_id,
+                client_secret=client_secret,
+                expiry=expiry,
+            )
+        self._credentials = credentials
+        self._known_token = self._credentials.token
         # One refresh per 401: a second 401 right after a fresh token means the grant is gone.
         http = google_auth_httplib2.AuthorizedHttp(
             self._credentials, http=httplib2.Http(timeout=timeout), max_refresh_attempts=1

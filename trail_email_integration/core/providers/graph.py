@@ -57,7 +57,10 @@ Use
                                  user="ann@contoso.com")        # app-only, organisation mode
 
     With ``token_cache`` the provider acts for the signed-in user (``/me``, or ``/users/{user}``
-    when ``user`` is also given); with ``user`` alone it uses client credentials.
+    when ``user`` is also given); with ``user`` alone it uses client credentials. The client
+    credential is a secret, or msal's certificate dict (``{"private_key", "thumbprint"}``);
+    ``token_source`` hands in an app-only :class:`~.graph_oauth.TokenSource` shared by the
+    mailboxes of one tenant (see ``graph_org``).
 
 Caveats
     Not thread-safe; one provider per mailbox at a time. A folder renamed or moved keeps its
@@ -136,6 +139,7 @@ class GraphProvider(Provider):
         page_size=DEFAULT_PAGE_SIZE,
         quota=None,
         session=None,
+        token_source=None,
     ):
         if token_cache is None and not user:
             raise GraphConfigError("A Microsoft mailbox needs a token cache or a user id.")
@@ -154,7 +158,10 @@ class GraphProvider(Provider):
         def build():
             return build_app(client_id, client_secret, tenant, self.endpoints, cache, http)
 
-        self.tokens = TokenSource(build, cache, on_cache=on_cache, app_only=self.app_only)
+        # Organisation mode shares one app-only token source among the tenant's mailboxes.
+        self.tokens = token_source or TokenSource(
+            build, cache, on_cache=on_cache, app_only=self.app_only
+        )
         self.client = GraphClient(
             self.endpoints, self.tokens, sleep=sleep, clock=clock, quota=quota,
             max_in_flight=max_in_flight, session=session,
