@@ -52,6 +52,11 @@ def private_key_pem(key):
     ).decode("ascii")
 
 
+def load_private_key(pem):
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    return serialization.load_pem_private_key(data, password=None)
+
+
 def public_key_pem(public_key):
     return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -81,9 +86,17 @@ def self_signed_certificate(key, common_name, days=365):
         .sign(key, hashes.SHA256())
     )
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()
-    sha256 = certificate.fingerprint(hashes.SHA256()).hex().upper()
-    return pem, sha1, sha256
+    return (pem, *certificate_thumbprints(pem))
+
+
+def certificate_thumbprints(pem):
+    """(SHA-1, SHA-256) thumbprints of a PEM certificate, upper-case hex as Entra ID shows."""
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    certificate = x509.load_pem_x509_certificate(data)
+    return (
+        certificate.fingerprint(hashes.SHA1()).hex().upper(),
+        certificate.fingerprint(hashes.SHA256()).hex().upper(),
+    )
 
 
 def b64url_decode(text):

@@ -31,16 +31,21 @@ are understood, and tokens are unsigned.
 
 import datetime
 import logging
+import secrets
 import threading
 import time
+import uuid
 from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
 from emulators.gmail import GmailEmulator
 from emulators.gmail.quota import Clock
 
-from . import batch, loader, outgoing, store, tls
+from emulators import crypto
+
+from . import batch, directory, loader, outgoing, store, tls
 from .api import Call, allowed, match, prefer, split_path
+from .apps import AppCredentials
 from .delta import DeltaTracker
 from .identity import Identity
 from .mime import addresses, parse_headers, strip_bcc
@@ -50,6 +55,11 @@ from .wire import AadError, GraphError, json_response, new_request_id
 _logger = logging.getLogger("emulators.graph")
 DEFAULT_APP_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.Send", "User.Read.All")
 DEFAULT_SCOPES = ("Mail.Read", "Mail.ReadWrite", "Mail.Send", "User.Read")
+NO_ROLES = "Either scp or roles claim need to be present in the token."
+RAOP_DENIED = (
+    "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy "
+    "settings."
+)
 
 
 def _bearer(headers):
@@ -321,8 +331,82 @@ class GraphEmulator:
 
     # Identity controls
 
-    def register_app(self, client_id, client_secret, redirect_uris=None):
-        self.identity.register_app(client_id, client_secret, redirect_uris)
+    def register_app(
+        self, client_id, client_secret, redirect_uris=None, *, certificates=(), tenant=None
+    ):
+        """Register an app: a secret (None: none) and/or certificate PEMs; with ``tenant`` it is
+        single-tenant there (AADSTS700016 in any other tenant), else multi-tenant."""
+        home = self._tenant_of(tenant) if tenant is not None else None
+        return self.identity.register_app(
+            client_id, client_secret, redirect_uris, certificates=certificates, tenant=home
+        )
+
+    def create_app(
+        self,
+        tenant,
+        *,
+        name="Trail email integration",
+        secret=True,
+        certificate=True,
+        roles=(),
+        client_id=None,
+    ):
+        """Register a single-tenant app in ``tenant`` with a fresh secret and/or certificate.
+
+        ``roles`` are the application permissions an administrator consented to (none by
+        default: the token then has no ``roles``). Returns an ``apps.AppCredentials``.
+        """
+        home = self._tenant_of(tenant)
+        client_id = client_id or str(uuid.uuid4())
+        credentials = AppCredentials(client_id, home.id, self.authority(home.id))
+        if secret:
+            credentials.client_secret = secrets.token_urlsafe(30)
+        if certificate:
+            key = crypto.new_private_key()
+            credentials.private_key_pem = crypto.private_key_pem(key)
+            pem, sha1, sha256 = crypto.self_signed_certificate(key, name)
+            credentials.certificate_pem = pem
+            credentials.thumbprint, credentials.thumbprint_sha256 = sha1, sha256
+        certificates = [credentials.certificate_pem] if certificate else []
+        with self._lock:
+            self.register_app(
+                client_id, credentials.client_secret, certificates=certificates, tenant=home
+            )
+            home.app_roles[client_id] = tuple(roles)
+        return credentials
+
+    def grant_consent(self, tenant, client_id, *roles):
+        """Admin consent to application permissions (``Mail.Read``...) of an app in a tenant."""
+        target = self._tenant_of(tenant)
+        with self._lock:
+            current = self.app_roles(target, client_id)
+            target.app_roles[client_id] = tuple(dict.fromkeys((*current, *roles)))
+
+    def revoke_consent(self, tenant, client_id, *roles):
+        """Withdraw consented application permissions (all of them when none are named)."""
+        target = self._tenant_of(tenant)
+        with self._lock:
+            current = self.app_roles(target, client_id)
+            kept = tuple(r for r in current if roles and r not in roles)
+            target.app_roles[client_id] = kept
+
+    def restrict_app(self, tenant, client_id, mailboxes):
+        """Scope an app to some mailboxes (an application access policy or an Exchange RBAC
+        for Applications scope); others answer 403 ``ErrorAccessDenied``. None lifts it."""
+        target = self._tenant_of(tenant)
+        with self._lock:
+            if mailboxes is None:
+                target.mailbox_scopes.pop(client_id, None)
+            else:
+                target.mailbox_scopes[client_id] = {self.user(m).id for m in mailboxes}
+
+    def _tenant_of(self, tenant):
+        if isinstance(tenant, str):
+            found = self.tenant(tenant)
+            if found is None:
+                raise KeyError(f"no tenant {tenant}")
+            return found
+        return tenant
 
     def issue_tokens(self, user, scopes=DEFAULT_SCOPES, client_id=None):
         """A delegated token response without the browser step (access, refresh, id token)."""
@@ -486,11 +570,23 @@ class GraphEmulator:
             else:
                 split = urlsplit(target)
                 token = self.identity.book.authenticate(_bearer(headers))
+                if token.app_only and not token.roles:
+                    raise GraphError(403, "AccessDenied", NO_ROLES)
                 segments = split_path(split.path[len("/v1.0") :])
+                if segments == ["users"] and method == "GET":
+                    kind = "users"
+                    query = dict(parse_qsl(split.query, keep_blank_values=True))
+                    with self._lock:
+                        return self._finish(
+                            directory.list_users(self, token, query, headers),
+                            request_id, client_request_id, None, kind, inner,
+                        )  # fmt: skip
                 user, prefix, rest = self._resolve_user(token, segments)
                 handler, kind, permission, args = match(method, rest)
                 if not allowed(token, permission):
                     raise GraphError.access_denied()
+                if token.app_only and kind != "user":
+                    self._check_mailbox_scope(token, user)
                 mailbox = user.upn
                 with self.throttle.slot(mailbox):
                     self.throttle.charge(mailbox)
@@ -506,10 +602,20 @@ class GraphEmulator:
                         response = handler(call)
         except GraphError as error:
             response = error.to_response(request_id, client_request_id, self.clock.time())
+        return self._finish(response, request_id, client_request_id, mailbox, kind, inner)
+
+    def _finish(self, response, request_id, client_request_id, mailbox, kind, inner):
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id or request_id)
         self.throttle.record(mailbox, kind, response.status, inner)
         return response
+
+    @staticmethod
+    def _check_mailbox_scope(token, user):
+        """An application access policy (or RBAC scope) of the tenant may exclude ``user``."""
+        allowed_ids = token.tenant.mailbox_scopes.get(token.client_id)
+        if allowed_ids is not None and user.id not in allowed_ids:
+            raise GraphError(403, "ErrorAccessDenied", RAOP_DENIED)
 
 
 __all__ = ["DEFAULT_SCOPES", "GraphEmulator"]

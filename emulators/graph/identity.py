@@ -19,7 +19,10 @@ refresh token; the one it replaced keeps working for ``refresh_grace`` seconds, 
 How to use it: through ``GraphEmulator`` (``register_app``, ``issue_tokens``, ``app_token``,
 ``revoke_user``, ``expire_tokens``); see ``tokens.py`` for the grant bookkeeping.
 
-Caveats: no signatures (``alg: none``), no device-code, ROPC, OBO or certificate credentials;
+Client credentials may be a secret or a certificate's signed assertion (see ``apps.py``);
+apps are multi-tenant unless registered with a home tenant.
+
+Caveats: tokens are not signed (``alg: none``); no device-code, ROPC or OBO grants;
 ``response_mode`` is ``query`` (a 302) or ``form_post`` (a page whose form posts the answer).
 """
 
@@ -31,6 +34,7 @@ from urllib.parse import urlencode
 
 from emulators.gmail.wire import html_response, redirect
 
+from .apps import AppRegistration, authenticate_client
 from .tokens import GRAPH_RESOURCE, AuthCode, TokenBook, normalize_scopes
 from .wire import AadError, json_response
 
@@ -49,11 +53,22 @@ class Identity:
         self.clock = emulator.clock
         self.auto_consent = auto_consent
         self.book = TokenBook(self.clock, token_ttl, refresh_grace)
-        self.apps = {}  # client_id -> (secret, redirect uris or None for any)
+        self.apps = {}  # client_id -> apps.AppRegistration
         self._pending = {}  # consent request id -> authorize query
 
-    def register_app(self, client_id, client_secret, redirect_uris=None):
-        self.apps[client_id] = (client_secret, tuple(redirect_uris) if redirect_uris else None)
+    def register_app(
+        self, client_id, client_secret, redirect_uris=None, *, certificates=(), tenant=None
+    ):
+        app = AppRegistration(
+            client_id,
+            client_secret,
+            tuple(redirect_uris) if redirect_uris else None,
+            tenant.id if tenant is not None else None,
+        )
+        for pem in certificates:
+            app.add_certificate(pem)
+        self.apps[client_id] = app
+        return app
 
     # Discovery
 
@@ -65,7 +80,10 @@ class Identity:
             200,
             {
                 "token_endpoint": f"{prefix}/oauth2/v2.0/token",
-                "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                ],
                 "jwks_uri": f"{prefix}/discovery/v2.0/keys",
                 "response_modes_supported": ["query", "form_post"],
                 "subject_types_supported": ["pairwise"],
@@ -110,7 +128,7 @@ class Identity:
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory.",
             )
-        allowed = self.apps[client_id][1]
+        allowed = self.apps[client_id].redirect_uris
         redirect_uri = query.get("redirect_uri", "")
         if not redirect_uri or (allowed is not None and redirect_uri not in allowed):
             raise AadError(
@@ -235,7 +253,7 @@ class Identity:
     def token(self, base, tenant_key, form):
         try:
             tenant = self._tenant(tenant_key)
-            self._authenticate_client(form)
+            authenticate_client(self.apps, form, tenant, self._token_audiences(base, tenant_key))
             grant_type = form.get("grant_type", "")
             if grant_type == "authorization_code":
                 result = self._by_code(base, tenant, form)
@@ -256,23 +274,17 @@ class Identity:
             return error.to_response(self.clock.time(), form.get("client-request-id"))
         return json_response(200, result, content_type="application/json; charset=utf-8")
 
-    def _authenticate_client(self, form):
-        client_id = form.get("client_id", "")
-        if client_id not in self.apps:
-            raise AadError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the directory.",
-            )
-        if form.get("client_secret") != self.apps[client_id][0]:
-            raise AadError(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request "
-                "is the client secret value, not the client secret ID.",
-            )
+    def _token_audiences(self, base, tenant_key):
+        """Token endpoint URIs a client assertion may name as ``aud`` for this request."""
+        names = {tenant_key}
+        tenant = self.emulator.tenant(tenant_key)
+        if tenant is not None:
+            names.update((tenant.id, tenant.domain))
+        return {
+            f"{host}/{name}/oauth2/v2.0/token"
+            for host in (base, "https://login.microsoftonline.com")
+            for name in names
+        }
 
     def _by_code(self, base, tenant, form):
         code = self.book.redeem_code(form.get("code", ""), form["client_id"])

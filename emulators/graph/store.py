@@ -63,6 +63,8 @@ class Tenant:
     users: dict = field(default_factory=dict)  # lower-case UPN -> User
     # client_id (or None for every app) -> application roles admin-consented in this tenant
     app_roles: dict = field(default_factory=dict)
+    # client_id -> user ids an application access policy / RBAC scope lets the app reach
+    mailbox_scopes: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -145,7 +145,9 @@ class TokenBook:
         if user is not None:
             claims.update(oid=user.id, upn=user.upn, scp=" ".join(scopes))
         else:
-            claims.update(roles=sorted(roles), oid=str(uuid.uuid5(uuid.NAMESPACE_URL, client_id)))
+            claims.update(idtyp="app", oid=str(uuid.uuid5(uuid.NAMESPACE_URL, client_id)))
+            if roles:  # without admin consent the claim is absent, not empty
+                claims["roles"] = sorted(roles)
         token = unsigned_jwt(claims)[:-1] + "." + _b64(secrets.token_bytes(32))
         entry = AccessToken(
             token,

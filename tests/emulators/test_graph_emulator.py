@@ -224,13 +224,23 @@ def test_app_only_access_with_and_without_admin_consent(graph_emu, http):
     assert api(http, token, "GET", "/me").status_code == 400
     assert api(http, token, "GET", f"/users/{CAROL}/messages").status_code == 404
 
-    graph_emu.set_app_roles((), tenant=tenant.id)
+    graph_emu.set_app_roles(("User.Read.All",), tenant=tenant.id)
     app = msal_app(graph_emu, http, tenant.domain)
     token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])["access_token"]
     denied = api(http, token, "GET", f"/users/{ANN}/messages")
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "ErrorAccessDenied"
     assert denied.json()["error"]["message"] == "Access is denied. Check credentials and try again."
+
+    # No admin consent at all: the token carries no roles claim, which Graph refuses first.
+    graph_emu.set_app_roles((), tenant=tenant.id)
+    app = msal_app(graph_emu, http, tenant.id)  # a fresh token cache
+    token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])["access_token"]
+    bare = api(http, token, "GET", f"/users/{ANN}/messages")
+    assert bare.status_code == 403 and bare.json()["error"]["code"] == "AccessDenied"
+    assert bare.json()["error"]["message"] == (
+        "Either scp or roles claim need to be present in the token."
+    )
 
 
 # Folders and delta
