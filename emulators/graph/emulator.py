@@ -38,10 +38,9 @@ import uuid
 from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
+from emulators import crypto
 from emulators.gmail import GmailEmulator
 from emulators.gmail.quota import Clock
-
-from emulators import crypto
 
 from . import batch, directory, loader, outgoing, store, tls
 from .api import Call, allowed, match, prefer, split_path
