@@ -375,7 +375,7 @@ class TrailOrgConnection(models.Model):
     # ------------------------------------------------------------------ check access
     def action_check_access(self):
         for connection in self:
-            connection._check_access()
+            connection._run_access_check()
         return True
 
     def _probe_address(self):
@@ -383,7 +383,7 @@ class TrailOrgConnection(models.Model):
         lines = self.line_ids.filtered("included") or self.line_ids
         return lines[:1].email or False
 
-    def _check_access(self):
+    def _run_access_check(self):
         """Ask the provider what this connection may do; store the verdict in words."""
         self.ensure_one()
         try:
@@ -468,7 +468,7 @@ class TrailOrgConnection(models.Model):
     # ------------------------------------------------------------------ connect
     def action_connect_users(self):
         for connection in self:
-            if not connection._check_access():
+            if not connection._run_access_check():
                 raise UserError(connection.status_message)
             connection._connect_users()
         return True

@@ -4,6 +4,7 @@ from . import (
     test_google,
     test_install,
     test_microsoft,
+    test_org_google,
     test_profile_tour,
     test_profiles,
     test_send,

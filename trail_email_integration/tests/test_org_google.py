@@ -1,0 +1,254 @@
+"""Organisation mode on Google Workspace, against the Gmail emulator's domain and accounts."""
+
+import json
+
+from odoo.addons.trail_email_integration.core.providers.gmail_org import DIRECTORY_SCOPE
+from odoo.addons.trail_email_integration.core.providers.gmail_wire import (
+    READONLY_SCOPE,
+    SCOPES,
+    SEND_SCOPE,
+)
+from odoo.addons.trail_email_integration.models import trail_mailbox_google, trail_org_mailbox
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import TransactionCase, new_test_user, tagged
+
+from emulators.gmail import GmailEmulator
+
+from .capture_common import MailboxSteps, make_raw
+from .google_common import CLIENT_ID, CLIENT_SECRET, configure_google
+
+DOMAIN = "firm.example"
+ADMIN = "it@firm.example"
+STAFF = {
+    "ann@firm.example": "Ann Archer",
+    "ben@firm.example": "Ben Baker",
+    "cid@firm.example": "Cid Carter",
+}
+
+
+class OrgGoogleCase(MailboxSteps, TransactionCase):
+    """A Workspace domain with an administrator and three staff, and their Odoo users."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = GmailEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET).start()
+        cls.addClassCleanup(cls.emulator.stop)
+        configure_google(cls.env, cls.emulator)
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "trail_email_integration.google_directory_base", cls.emulator.base_url
+        )
+        cls.users = cls.env["res.users"]
+        for address, name in STAFF.items():
+            cls.users |= new_test_user(
+                cls.env, login=address, email=address, name=name, groups="base.group_user"
+            )
+
+    def setUp(self):
+        super().setUp()
+        # A fresh domain per test: the emulator outlives the test transactions.
+        self.emulator.add_domain_user(ADMIN, "It Admin", admin=True)
+        for address, name in STAFF.items():
+            self.emulator.mailboxes.pop(address, None)
+            self.emulator.add_domain_user(address, name)
+        self.key = self.emulator.create_service_account(
+            domain=DOMAIN, scopes=SCOPES + (DIRECTORY_SCOPE,)
+        )
+        self.emulator.clear_failures()
+        trail_mailbox_google._BUCKETS.clear()
+        trail_org_mailbox._PROVIDERS.clear()
+        mailbox_class = type(self.env["trail.mailbox"])
+        self.patch(mailbox_class, "_provider_sleep", self.emulator.clock.advance)
+        self.patch(mailbox_class, "_provider_clock", self.emulator.clock.time)
+        self.connection = self.env["trail.org.connection"].create(
+            {
+                "name": "Firm Workspace",
+                "provider": "google",
+                "domains": DOMAIN,
+                "google_admin_email": ADMIN,
+                "google_key_input": json.dumps(self.key),
+            }
+        )
+
+    def mailboxes(self):
+        return self.connection.line_ids.mailbox_id
+
+    def captured_subjects(self, mailbox):
+        mails = self.env["trail.mail"].search([("location_ids.mailbox_id", "=", mailbox.id)])
+        return set(mails.mapped("subject"))
+
+
+@tagged("post_install", "-at_install")
+class TestOrgGoogle(OrgGoogleCase):
+    def test_three_users_backfilled_and_scanned_each_into_their_own_mailbox(self):
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"Old for {address}", to=address))
+        self.connection.action_find_users()
+        self.assertEqual(set(self.connection.line_ids.mapped("email")), set(STAFF))
+        self.assertTrue(all(self.connection.line_ids.mapped("included")))
+
+        self.connection.action_connect_users()
+        self.assertEqual(self.connection.state, "ready", self.connection.status_message)
+        mailboxes = self.mailboxes()
+        self.assertEqual(len(mailboxes), 3)
+        for line in self.connection.line_ids:
+            self.assertEqual(line.mailbox_id.user_id.login, line.email)
+            self.assertEqual(line.mailbox_id.address, line.email)
+            self.assertEqual(line.mailbox_id.owner_type, "company")
+            self.assertEqual(line.mailbox_id.state, "backfilling")
+
+        for mailbox in mailboxes:
+            self.run_backfill(mailbox)
+            self.assertEqual(mailbox.state, "active", mailbox.last_error)
+            self.assertEqual(self.captured_subjects(mailbox), {f"Old for {mailbox.address}"})
+
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"New for {address}", to=address))
+        for mailbox in mailboxes:
+            self.run_scan(mailbox)
+            self.assertEqual(
+                self.captured_subjects(mailbox),
+                {f"Old for {mailbox.address}", f"New for {mailbox.address}"},
+            )
+
+        # Sending goes out as the impersonated user.
+        ann = mailboxes.filtered(lambda m: m.address == "ann@firm.example")
+        raw = make_raw("From Odoo", sender=ann.address, to="client@example.com")
+        sent = ann._make_provider().send(raw)
+        self.assertIn("SENT", self.emulator.get_message(ann.address, sent.provider_id).label_ids)
+
+        # Connecting again creates nothing new.
+        self.connection.action_connect_users()
+        self.assertEqual(self.mailboxes(), mailboxes)
+        self.assertEqual(
+            self.env["trail.mailbox"].search_count([("address", "in", list(STAFF))]), 3
+        )
+
+    def test_missing_delegation_is_reported_with_the_scope(self):
+        self.connection.action_find_users()
+        self.emulator.revoke_delegation(self.key["client_id"], DOMAIN, [SEND_SCOPE])
+        self.connection.action_check_access()
+        self.assertEqual(self.connection.state, "consent_missing")
+        self.assertEqual(self.connection.missing_scopes, SEND_SCOPE)
+        self.assertIn("Domain-wide delegation is missing", self.connection.status_message)
+        self.assertIn(SEND_SCOPE, self.connection.status_message)
+        self.assertNotIn(READONLY_SCOPE, self.connection.status_message)
+        self.assertIn(self.key["client_id"], self.connection.status_message)
+        with self.assertRaisesRegex(UserError, "gmail.send"):
+            self.connection.action_connect_users()
+        self.assertFalse(self.mailboxes())
+
+        self.emulator.delegate(self.key["client_id"], DOMAIN, SCOPES + (DIRECTORY_SCOPE,))
+        self.connection.action_check_access()
+        self.assertEqual(self.connection.state, "ready", self.connection.status_message)
+
+    def test_excluding_a_user_stops_their_mailbox_and_pausing_one_leaves_the_others(self):
+        self.connection.action_find_users()
+        self.connection.action_connect_users()
+        Mailbox = self.env["trail.mailbox"]
+        for mailbox in self.mailboxes():
+            self.run_backfill(mailbox)
+        ann, ben, cid = (
+            self.mailboxes().filtered(lambda m, a=address: m.address == a) for address in STAFF
+        )
+
+        ann_line = self.connection.line_ids.filtered(lambda line: line.mailbox_id == ann)
+        ann_line.included = False
+        self.assertEqual(ann.state, "paused")
+        with self.assertRaisesRegex(UserError, "excluded"):
+            ann.action_resume()
+        ben_line = self.connection.line_ids.filtered(lambda line: line.mailbox_id == ben)
+        ben_line.action_pause()
+        self.assertEqual(ben.state, "paused")
+
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"Later for {address}", to=address))
+        self.mailboxes().write({"next_scan": False})
+        self.assertEqual(
+            set(Mailbox._due_ids(backfill=False)) & set(self.mailboxes().ids), {cid.id}
+        )
+        Mailbox._cron_scan()
+        self.assertIn(f"Later for {cid.address}", self.captured_subjects(cid))
+        self.assertNotIn(f"Later for {ann.address}", self.captured_subjects(ann))
+        self.assertNotIn(f"Later for {ben.address}", self.captured_subjects(ben))
+
+        # Connecting again keeps the exclusion and the hand-made pause.
+        self.connection.action_connect_users()
+        self.assertEqual((ann.state, ben.state, cid.state), ("paused", "paused", "active"))
+        # Including Ann again and connecting resumes her mailbox only.
+        ann_line.included = True
+        self.connection.action_connect_users()
+        self.assertEqual((ann.state, ben.state), ("active", "paused"))
+        self.run_scan(ann)
+        self.assertIn(f"Later for {ann.address}", self.captured_subjects(ann))
+
+    def test_directory_lists_users_without_an_odoo_account(self):
+        self.emulator.add_domain_user("dee@firm.example", "Dee Dunn")
+        self.connection.use_directory = True
+        self.connection.action_find_users()
+        lines = {line.email: line for line in self.connection.line_ids}
+        self.assertEqual(set(lines), set(STAFF) | {ADMIN, "dee@firm.example"})
+        self.assertFalse(lines["dee@firm.example"].user_id)
+        self.assertFalse(lines["dee@firm.example"].included)
+        self.assertEqual(lines["ann@firm.example"].user_id.login, "ann@firm.example")
+        self.assertTrue(lines["ann@firm.example"].external_id)
+        self.connection.action_find_users()
+        self.assertEqual(len(self.connection.line_ids), 5)
+
+    def test_lost_delegation_stops_the_mailbox_without_asking_the_owner(self):
+        self.connection.action_find_users()
+        self.connection.action_connect_users()
+        ann = self.mailboxes()[:1]
+        self.emulator.revoke_delegation(self.key["client_id"], DOMAIN)
+        trail_org_mailbox._PROVIDERS.clear()
+        self.run_backfill(ann)
+        self.assertEqual(ann.state, "needs_reconnect")
+        self.assertFalse(ann.activity_ids)
+        self.assertIn("organisation connection", ann.state_message)
+        self.assertEqual(self.connection.state, "error")
+        self.assertIn(ann.address, self.connection.status_message)
+
+
+@tagged("post_install", "-at_install")
+class TestOrgSecrets(OrgGoogleCase):
+    def test_secrets_are_hidden_from_non_admins_and_never_shown_back(self):
+        connection = self.connection
+        self.assertEqual(connection.sudo().google_key, json.dumps(self.key))
+        connection.invalidate_recordset()  # as the form reads it back after saving
+        self.assertFalse(connection.google_key_input)
+        self.assertIn(self.key["private_key_id"][-4:], connection.google_key_hint)
+        self.assertNotIn(self.key["private_key_id"], connection.google_key_hint)
+        self.assertFalse(connection._fields["google_key"].exportable)
+        self.assertFalse(connection._fields["microsoft_client_secret"].exportable)
+        self.assertNotIn("google_key", connection.copy_data()[0])
+
+        trail_user = new_test_user(
+            self.env, login="clerk", groups="trail_email_integration.group_trail_user"
+        )
+        with self.assertRaises(AccessError):
+            connection.with_user(trail_user).read(["name"])
+        with self.assertRaises(AccessError):
+            connection.with_user(trail_user).read(["google_key"])
+        trail_admin = new_test_user(
+            self.env,
+            login="office-admin",
+            groups="base.group_user,trail_email_integration.group_trail_admin",
+        )
+        as_admin = connection.with_user(trail_admin)
+        self.assertEqual(as_admin.read(["name"])[0]["name"], "Firm Workspace")
+        with self.assertRaises(AccessError):
+            as_admin.read(["google_key"])
+        self.assertNotIn("google_key", as_admin.fields_get())
+
+        # A new key replaces the stored one; an empty input leaves it alone.
+        other = self.emulator.create_service_account(name="other", domain=DOMAIN)
+        as_admin.write({"google_key_input": json.dumps(other)})
+        self.assertEqual(json.loads(connection.sudo().google_key)["client_id"], other["client_id"])
+        as_admin.write({"google_key_input": False, "name": "Renamed"})
+        self.assertEqual(json.loads(connection.sudo().google_key)["client_id"], other["client_id"])
+
+    def test_a_key_that_is_not_a_service_account_key_is_refused_in_words(self):
+        with self.assertRaisesRegex(UserError, "not a service-account key"):
+            self.connection.google_key_input = json.dumps({"type": "authorized_user"})
+        with self.assertRaisesRegex(UserError, "not valid JSON"):
+            self.connection.google_key_input = "{nope"
