@@ -5,6 +5,7 @@ from . import (
     test_install,
     test_microsoft,
     test_org_google,
+    test_org_microsoft,
     test_profile_tour,
     test_profiles,
     test_send,

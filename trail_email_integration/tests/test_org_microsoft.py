@@ -1,0 +1,190 @@
+"""Organisation mode on Microsoft 365, against the Graph emulator's tenant and apps."""
+
+from odoo.addons.trail_email_integration.models import (
+    trail_mailbox_microsoft,
+    trail_org_connection,
+)
+from odoo.exceptions import UserError
+from odoo.tests import TransactionCase, new_test_user, tagged
+
+from .capture_common import MailboxSteps, make_raw
+from .microsoft_common import configure_microsoft, start_emulator
+
+DOMAIN = "contoso.example"
+STAFF = {
+    "ann@contoso.example": "Ann Archer",
+    "ben@contoso.example": "Ben Baker",
+    "cid@contoso.example": "Cid Carter",
+}
+ROLES = ("Mail.Read", "Mail.Send", "User.Read.All")
+
+
+class OrgMicrosoftCase(MailboxSteps, TransactionCase):
+    """A tenant with three staff, their Odoo users, and an app registration per test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = start_emulator()
+        cls.addClassCleanup(cls.emulator.stop)
+        configure_microsoft(cls.env, cls.emulator)
+        for address, name in STAFF.items():
+            new_test_user(
+                cls.env, login=address, email=address, name=name, groups="base.group_user"
+            )
+
+    def setUp(self):
+        super().setUp()
+        # Empty mailboxes for every test: the emulator outlives the test transactions.
+        for address, name in STAFF.items():
+            existing = self.emulator.find_user(address)
+            if existing is not None:
+                existing.tenant.users.pop(existing.upn)
+            self.emulator.add_user(address, name)
+        self.emulator.clear_failures()
+        trail_mailbox_microsoft._BUCKETS.clear()
+        trail_org_connection._TOKEN_SOURCES.clear()
+        mailbox_class = type(self.env["trail.mailbox"])
+        self.patch(mailbox_class, "_provider_sleep", self.emulator.clock.advance)
+        self.patch(mailbox_class, "_provider_clock", self.emulator.clock.time)
+
+    def make_connection(self, roles=ROLES, certificate=False, **values):
+        self.app = self.emulator.create_app(DOMAIN, roles=roles)
+        values = {
+            "name": "Contoso",
+            "provider": "microsoft",
+            "domains": DOMAIN,
+            "microsoft_tenant": self.app.tenant_id,
+            "microsoft_client_id": self.app.client_id,
+            **values,
+        }
+        if certificate:
+            pem = self.app.private_key_pem + "\n" + self.app.certificate_pem
+            values["microsoft_certificate_input"] = pem
+        else:
+            values["microsoft_secret_input"] = self.app.client_secret
+        return self.env["trail.org.connection"].create(values)
+
+    def captured_subjects(self, mailbox):
+        mails = self.env["trail.mail"].search([("location_ids.mailbox_id", "=", mailbox.id)])
+        return set(mails.mapped("subject"))
+
+
+@tagged("post_install", "-at_install")
+class TestOrgMicrosoft(OrgMicrosoftCase):
+    def test_three_users_backfilled_and_scanned_each_into_their_own_mailbox(self):
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"Old for {address}", to=address))
+        connection = self.make_connection()
+        connection.action_find_users()
+        self.assertEqual(set(connection.line_ids.mapped("email")), set(STAFF))
+        connection.action_connect_users()
+        self.assertEqual(connection.state, "ready", connection.status_message)
+        mailboxes = connection.line_ids.mailbox_id
+        self.assertEqual(len(mailboxes), 3)
+        self.assertEqual(set(mailboxes.mapped("owner_type")), {"company"})
+        self.assertEqual({m.address: m.user_id.login for m in mailboxes}, {a: a for a in STAFF})
+
+        for mailbox in mailboxes:
+            self.run_backfill(mailbox)
+            self.assertEqual(mailbox.state, "active", mailbox.last_error)
+            self.assertEqual(self.captured_subjects(mailbox), {f"Old for {mailbox.address}"})
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"New for {address}", to=address))
+        for mailbox in mailboxes:
+            self.run_scan(mailbox)
+            self.assertEqual(
+                self.captured_subjects(mailbox),
+                {f"Old for {mailbox.address}", f"New for {mailbox.address}"},
+            )
+
+        # Sending goes out of the user's own mailbox, through /users/{id}/sendMail.
+        ann = mailboxes.filtered(lambda m: m.address == "ann@contoso.example")
+        ann._make_provider().send(make_raw("From Odoo", sender=ann.address, to="x@example.com"))
+        self.assertEqual(self.emulator.outbox[-1]["from"], ann.address)
+
+        connection.action_connect_users()
+        self.assertEqual(connection.line_ids.mailbox_id, mailboxes)
+        self.assertEqual(
+            self.env["trail.mailbox"].search_count([("address", "in", list(STAFF))]), 3
+        )
+
+        # Excluding Ben pauses his mailbox only.
+        ben_line = connection.line_ids.filtered(lambda line: line.email.startswith("ben"))
+        ben_line.included = False
+        self.assertEqual(ben_line.mailbox_id.state, "paused")
+        self.assertEqual(set((mailboxes - ben_line.mailbox_id).mapped("state")), {"active"})
+
+    def test_a_certificate_works_as_the_credential(self):
+        self.emulator.add_message("cid@contoso.example", make_raw("Hello Cid"))
+        connection = self.make_connection(certificate=True)
+        self.assertEqual(connection.microsoft_certificate_thumbprint, self.app.thumbprint.upper())
+        self.assertIn(self.app.thumbprint.upper(), connection.microsoft_secret_hint)
+        self.assertFalse(connection.sudo().microsoft_client_secret)
+        connection.action_find_users()
+        connection.line_ids.filtered(lambda line: not line.email.startswith("cid")).write(
+            {"included": False}
+        )
+        connection.action_connect_users()
+        self.assertEqual(connection.state, "ready", connection.status_message)
+        cid = connection.line_ids.mailbox_id
+        self.assertEqual(cid.address, "cid@contoso.example")
+        self.run_backfill(cid)
+        self.assertEqual(self.captured_subjects(cid), {"Hello Cid"})
+
+    def test_missing_admin_consent_is_reported_with_the_permission(self):
+        connection = self.make_connection(roles=("Mail.Read", "User.Read.All"))
+        connection.action_find_users()
+        connection.action_check_access()
+        self.assertEqual(connection.state, "consent_missing")
+        self.assertEqual(connection.missing_scopes, "Mail.Send")
+        self.assertIn("Admin consent is missing", connection.status_message)
+        self.assertIn("Mail.Send", connection.status_message)
+        self.assertIn(self.app.client_id, connection.status_message)
+        with self.assertRaisesRegex(UserError, "Mail.Send"):
+            connection.action_connect_users()
+        self.assertFalse(connection.line_ids.mailbox_id)
+
+        self.emulator.revoke_consent(self.app.tenant_id, self.app.client_id)
+        trail_org_connection._TOKEN_SOURCES.clear()
+        connection.action_check_access()
+        self.assertEqual(connection.missing_scopes, "Mail.Read Mail.Send")
+
+        self.emulator.grant_consent(self.app.tenant_id, self.app.client_id, *ROLES)
+        trail_org_connection._TOKEN_SOURCES.clear()
+        connection.action_check_access()
+        self.assertEqual(connection.state, "ready", connection.status_message)
+
+    def test_a_mailbox_outside_the_app_access_scope_is_reported(self):
+        connection = self.make_connection()
+        connection.action_find_users()
+        self.emulator.restrict_app(self.app.tenant_id, self.app.client_id, ["ben@contoso.example"])
+        connection.action_check_access()
+        self.assertEqual(connection.state, "error")
+        self.assertIn("ann@contoso.example", connection.status_message)
+        self.assertIn("RBAC", connection.status_message)
+
+    def test_a_wrong_secret_is_reported_in_words(self):
+        connection = self.make_connection()
+        connection.microsoft_secret_input = "not-the-secret"
+        self.assertIn("…cret", connection.microsoft_secret_hint)
+        connection.action_find_users()
+        connection.action_check_access()
+        self.assertEqual(connection.state, "error")
+        self.assertIn("invalid_client", connection.status_message)
+
+    def test_directory_lists_the_tenant_users(self):
+        self.emulator.add_user("dee@contoso.example", "Dee Dunn")
+        connection = self.make_connection(use_directory=True)
+        connection.action_find_users()
+        lines = {line.email: line for line in connection.line_ids}
+        self.assertLessEqual(set(STAFF) | {"dee@contoso.example"}, set(lines))
+        self.assertFalse(lines["dee@contoso.example"].user_id)
+        self.assertFalse(lines["dee@contoso.example"].included)
+        self.assertTrue(lines["ann@contoso.example"].external_id)
+        self.assertEqual(lines["ann@contoso.example"].user_id.login, "ann@contoso.example")
+
+        self.emulator.revoke_consent(self.app.tenant_id, self.app.client_id, "User.Read.All")
+        trail_org_connection._TOKEN_SOURCES.clear()
+        connection.action_check_access()
+        self.assertEqual(connection.missing_scopes, "User.Read.All")
