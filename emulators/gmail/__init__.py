@@ -8,7 +8,9 @@ How it works: ``GmailEmulator`` (``emulator.py``) runs a ThreadingHTTPServer (``
 127.0.0.1. Routes and parameter checks come from the discovery document shipped with
 google-api-python-client (``discovery.py``); mailboxes, labels, threads and history live in
 ``store.py``; search in ``search.py``; MIME views in ``mime.py``; OAuth in ``oauth.py``; quota,
-concurrency and statistics in ``quota.py``; Google-shaped errors in ``wire.py``.
+concurrency and statistics in ``quota.py``; Google-shaped errors in ``wire.py``. Organisation
+mode (Workspace domains, service accounts impersonating users through domain-wide delegation,
+the Admin SDK Directory ``users.list``) is in ``workspace.py``.
 
 How to use it: in-process ``with GmailEmulator() as emu: ...`` (see ``emulator.py``) or from a
 shell ``python -m emulators.gmail --port 8790 --eml-dir DIR`` (see ``__main__.py``).

@@ -5,7 +5,10 @@ port, loads mailboxes and prints the endpoint URLs and client credentials as one
 
 How it works: ``--eml-dir DIR`` imports ``DIR/<email>/*.eml`` per user (and ``DIR/*.eml`` for
 ``--user``); ``--mbox FILE`` or ``--mbox USER=FILE`` imports an mbox such as a Google Takeout
-export. Then it serves until interrupted.
+export. Organisation mode: ``--domain-user EMAIL`` (repeatable) adds Workspace users,
+``--admin EMAIL`` makes one a domain administrator, and ``--service-account-key FILE`` writes the
+JSON key of a new service account delegated Gmail and Directory read scopes in every domain of
+those users. Then it serves until interrupted.
 
 How to use it::
 
@@ -22,6 +25,10 @@ import signal
 import threading
 
 from .emulator import GmailEmulator
+from .oauth import DEFAULT_SCOPE
+from .workspace import DIRECTORY_READ_SCOPES
+
+ORG_SCOPES = (DEFAULT_SCOPE, DIRECTORY_READ_SCOPES[0])
 
 
 def parse_args(argv=None):
@@ -38,8 +45,19 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency-limit", type=int)
     parser.add_argument("--history-max-age", type=float, default=7 * 86400)
     parser.add_argument("--auto-consent", choices=("allow", "deny"))
+    parser.add_argument("--domain-user", action="append", default=[], help="a Workspace user")
+    parser.add_argument("--admin", action="append", default=[], help="a domain administrator")
+    parser.add_argument("--service-account-key", help="write a service account's JSON key here")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def write_service_account_key(emulator, path):
+    key = emulator.create_service_account()
+    for domain in emulator.workspace.domains:
+        emulator.delegate(key["client_id"], domain, ORG_SCOPES)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(key, handle, indent=2)
 
 
 def main(argv=None):
@@ -66,7 +84,11 @@ def main(argv=None):
         if not user:
             raise SystemExit("--mbox FILE needs --user (or use --mbox USER=FILE)")
         emulator.load_mbox(path, user)
+    for email in args.domain_user + args.admin:
+        emulator.add_domain_user(email, admin=email in args.admin)
     emulator.start()
+    if args.service_account_key:
+        write_service_account_key(emulator, args.service_account_key)
     print(
         json.dumps(
             {

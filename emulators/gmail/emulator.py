@@ -5,8 +5,8 @@ to exactly as they talk to Google, with different endpoint URLs. It owns the mai
 OAuth server, the quota ledger, the discovery route table, and scripted failures.
 
 How it works: ``handle`` is the single entry for every HTTP request (and every inner request of
-a batch). OAuth, discovery and batch URLs are dispatched by path; everything else must match a
-discovery method. An API call then goes through, in order: scripted failures
+a batch). OAuth, discovery, Directory and batch URLs are dispatched by path; everything else
+must match a discovery method. An API call then goes through, in order: scripted failures
 (``inject_errors``/``fail_next``), bearer-token check (401), ``userId`` resolution (403 for
 another user's mailbox), query validation against the discovery document (400), scope check
 (403 insufficientPermissions), per-user concurrency slot and quota units (429 + Retry-After),
@@ -21,6 +21,14 @@ How to use it::
                             token_uri=emu.token_uri, client_id='cid', client_secret='sec')
         gmail = build('gmail', 'v1', credentials=creds, static_discovery=True,
                       client_options={'api_endpoint': emu.base_url})
+
+Organisation mode (see ``workspace.py``)::
+
+    with GmailEmulator() as emu:
+        emu.add_domain_user('ann@acme.example', 'Ann Lee', admin=True)
+        key = emu.create_service_account(domain='acme.example', scopes=[GMAIL_SCOPE])
+        creds = service_account.Credentials.from_service_account_info(
+            key, scopes=[GMAIL_SCOPE], subject='ann@acme.example')
 
 Caveats: google-api-python-client keeps the https scheme for media-upload URLs when only
 ``api_endpoint`` is overridden, so send with ``body={'raw': ...}`` or build the service from
@@ -297,6 +305,8 @@ class GmailEmulator:
         ``scopes`` there. The dict is what Google's console downloads; its ``token_uri`` points
         at this emulator, so ``service_account.Credentials.from_service_account_info`` works.
         """
+        if self._server is None and not self.port:
+            raise RuntimeError("start the emulator first: the key's token_uri needs its port")
         key = crypto.new_private_key()
         client_id = client_id or new_client_id()
         info = service_account_key(

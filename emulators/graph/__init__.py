@@ -6,7 +6,9 @@ several users in several tenants, loaded from .eml files or an mbox, or added by
 
 How it works: ``GraphEmulator`` (``emulator.py``) runs an HTTPS ThreadingHTTPServer on
 127.0.0.1 with a CA made at start (``tls.py``), because msal only accepts an https authority.
-Identity endpoints are in ``identity.py`` and ``tokens.py``; Graph routes in ``api.py``,
+Identity endpoints are in ``identity.py`` and ``tokens.py``, app registrations (secrets,
+certificates, home tenant) in ``apps.py``; the tenant's user list in ``directory.py``; Graph
+routes in ``api.py``,
 ``outgoing.py`` and ``batch.py``; resources in ``resources.py``; the mailbox store in
 ``store.py``; delta in ``delta.py``; throttling and statistics in ``throttle.py``; error
 shapes in ``wire.py``. The clock, the request handler and scripted failures are shared with

@@ -6,7 +6,9 @@ credentials as one JSON line.
 
 How it works: ``--eml-dir DIR`` imports ``DIR/<email>/[<folder>/]*.eml`` per user (and
 ``DIR/*.eml`` for ``--user``); ``--mbox USER=FILE`` imports an mbox, filing each message by
-its ``X-Folder`` header. Then it serves until interrupted.
+its ``X-Folder`` header. ``--org-app FILE`` registers an organisation app in the first user's
+tenant (consented Mail.Read, Mail.Send, User.Read.All) and writes its credentials (client id,
+secret, certificate and key PEM, thumbprint) there. Then it serves until interrupted.
 
 How to use it::
 
@@ -18,12 +20,15 @@ temporary file that lives as long as the process.
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
 import threading
 
 from .emulator import GraphEmulator
+
+ORG_ROLES = ("Mail.Read", "Mail.Send", "User.Read.All")
 
 
 def parse_args(argv=None):
@@ -40,8 +45,20 @@ def parse_args(argv=None):
     parser.add_argument("--throttle-scale", type=float, default=1.0)
     parser.add_argument("--delta-max-age", type=float, help="seconds before delta tokens 410")
     parser.add_argument("--auto-consent", choices=("accept", "cancel"))
+    parser.add_argument(
+        "--org-app", help="write a new app's credentials (JSON) for the first user's tenant"
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def write_org_app(emulator, path, user):
+    """An app consented Mail.Read, Mail.Send and User.Read.All, as an admin would set it up."""
+    if user is None:
+        raise SystemExit("--org-app needs --user (its tenant gets the app)")
+    app = emulator.create_app(emulator.user(user).tenant, roles=ORG_ROLES)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(dataclasses.asdict(app), handle, indent=2)
 
 
 def main(argv=None):
@@ -69,6 +86,8 @@ def main(argv=None):
             raise SystemExit("--mbox needs USER=FILE")
         emulator.load_mbox(path, user)
     emulator.start()
+    if args.org_app:
+        write_org_app(emulator, args.org_app, args.user[0] if args.user else None)
     print(
         json.dumps(
             {

@@ -10,10 +10,13 @@ How it works: ``handle`` is the entry for every HTTP request: identity paths go 
 ``identity.py``, ``/v1.0/$batch`` is unpacked here, ``/upload/{token}`` to ``outgoing.py`` and
 everything else under ``/v1.0`` to ``handle_api``, which also runs each request of a batch. An
 API request passes, in order: scripted failures (``inject_errors``/``fail_next``), bearer token
-(401), target user (``me`` or ``users/{id|upn}``), route (400/405), permission (403
-``ErrorAccessDenied``), mailbox concurrency slot and request budget (429 + Retry-After), optional
-latency, then the handler under one lock. Batch requests run in dependency waves, each wave on
-up to ``batch_concurrency`` threads, so they meet the same mailbox limits as separate requests.
+(401), an app token without any role (403 ``AccessDenied``), the ``/users`` collection
+(``directory.py``), target user (``me`` or ``users/{id|upn}``), route (400/405), permission
+(403 ``ErrorAccessDenied``), the tenant's application access policy for app tokens (403
+``ErrorAccessDenied`` [RAOP]), mailbox concurrency slot and request budget (429 +
+Retry-After), optional latency, then the handler under one lock. Batch requests run in
+dependency waves, each wave on up to ``batch_concurrency`` threads, so they meet the same
+mailbox limits as separate requests.
 
 How to use it::
 
@@ -24,6 +27,10 @@ How to use it::
             emu.client_id, client_credential=emu.client_secret,
             authority=emu.authority("common"), instance_discovery=False,
             http_client=session_with_verify(emu.ca_bundle))
+
+Organisation mode: ``create_app(tenant, roles=...)`` registers a single-tenant app with a
+secret and a certificate and returns its ``AppCredentials``; ``grant_consent``,
+``revoke_consent`` and ``restrict_app`` change what its client-credentials tokens may do.
 
 Caveats: see the modules; notably folders cannot be deleted, only ``receivedDateTime`` filters
 are understood, and tokens are unsigned.
@@ -355,6 +362,8 @@ class GraphEmulator:
         ``roles`` are the application permissions an administrator consented to (none by
         default: the token then has no ``roles``). Returns an ``apps.AppCredentials``.
         """
+        if self._server is None and not self.port:
+            raise RuntimeError("start the emulator first: the app's authority needs its port")
         home = self._tenant_of(tenant)
         client_id = client_id or str(uuid.uuid4())
         credentials = AppCredentials(client_id, home.id, self.authority(home.id))
