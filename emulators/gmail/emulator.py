@@ -473,7 +473,10 @@ class GmailEmulator:
         with self._lock:
             box = self.mailboxes.get(user)
         if box is None:
-            raise ApiError(400, error_body(400, "Mail service not enabled", "failedPrecondition"))
+            # A service account acting as itself has no Gmail; Google says only this much.
+            own = user in self.workspace.accounts
+            message = "Precondition check failed." if own else "Mail service not enabled"
+            raise ApiError(400, error_body(400, message, "failedPrecondition"))
         return box
 
     def _request_body(self, route, headers, body, params):

@@ -23,7 +23,8 @@ tokens using this method, or client not authorized for any of the scopes request
 ``list_directory_users`` serves Admin SDK Directory ``users.list`` for a token whose user is an
 administrator of the customer: ``domain`` or ``customer`` (``my_customer`` or the id) is
 required, ``maxResults`` 1..500 (default 100), opaque ``pageToken``, users sorted by primary
-email. A token of a non-administrator gets 403 "Not Authorized to access this resource/api".
+email. A token of a non-administrator gets 403 "Not Authorized to access this resource/api",
+unless it asks ``viewType=domain_public`` (then only public fields are shown, as in Google).
 
 How to use it: through ``GmailEmulator`` (``add_domain``, ``add_domain_user``,
 ``create_service_account``, ``delegate``, ``revoke_delegation``, ``set_admin``).
@@ -51,6 +52,7 @@ DIRECTORY_READ_SCOPES = (
 )
 DIRECTORY_PAGE_DEFAULT, DIRECTORY_PAGE_MAX = 100, 500
 NOT_AUTHORIZED = "Not Authorized to access this resource/api"
+PUBLIC_FIELDS = ("kind", "id", "etag", "primaryEmail", "name", "emails")
 UNAUTHORIZED_CLIENT = (
     "Client is unauthorized to retrieve access tokens using this method, or client not "
     "authorized for any of the scopes requested."
@@ -247,7 +249,9 @@ class Workspace:
         if not access.scopes & set(DIRECTORY_READ_SCOPES):
             raise ApiError.insufficient_permissions()
         caller = self.user(access.user)
-        if caller is None or not caller.admin:
+        # Any user of the customer may read the public view; the admin view is for admins.
+        public = params.get("viewType") == "domain_public"
+        if caller is None or not (caller.admin or public):
             raise ApiError(403, error_body(403, NOT_AUTHORIZED, "forbidden", status=""))
         customer_id = self.domain_of(access.user).customer_id
         domains = self._listed_domains(customer_id, params)
@@ -276,11 +280,17 @@ class Workspace:
         result = {
             "kind": "admin#directory#users",
             "etag": '"' + secrets.token_hex(8) + '"',
-            "users": [u.resource(customer_id) for u in page],
+            "users": [self._view(u.resource(customer_id), public) for u in page],
         }
         if len(remaining) > size:
             result["nextPageToken"] = crypto.b64url(page[-1].email.encode())
         return result
+
+    @staticmethod
+    def _view(resource, public):
+        if not public:
+            return resource
+        return {k: v for k, v in resource.items() if k in PUBLIC_FIELDS}
 
     def _listed_domains(self, customer_id, params):
         if params.get("domain"):

@@ -217,6 +217,7 @@ def test_without_subject_the_service_account_has_no_mailbox(emu, key):
     with pytest.raises(HttpError) as failed:
         own.users().getProfile(userId="me").execute()
     assert failed.value.resp.status == 400
+    assert b"Precondition check failed." in failed.value.content
 
 
 # The Directory API
@@ -260,6 +261,8 @@ def test_directory_refusals(emu, key):
         member.users().list(customer="my_customer").execute()
     assert not_admin.value.resp.status == 403
     assert b"Not Authorized to access this resource/api" in not_admin.value.content
+    public = member.users().list(domain=DOMAIN, viewType="domain_public").execute()["users"]
+    assert len(public) == 3 and all("isAdmin" not in u for u in public)
     emu.set_admin(BOB)
     assert member.users().list(customer="my_customer").execute()["users"]
 
