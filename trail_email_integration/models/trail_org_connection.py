@@ -388,15 +388,16 @@ class TrailOrgConnection(models.Model):
         self.ensure_one()
         try:
             if self.provider == "google":
-                missing, problems = self._check_google()
+                missing, problems, notes = self._check_google()
             else:
-                missing, problems = self._check_microsoft()
+                missing, problems, notes = self._check_microsoft()
         except (GmailConfigError, GraphConfigError) as error:
-            missing, problems = (), [str(error)]
+            missing, problems, notes = (), [str(error)], []
         except TemporaryError as error:
-            missing, problems = (), [self.env._("The provider could not be reached: %s", error)]
+            reached = self.env._("The provider could not be reached: %s", error)
+            missing, problems, notes = (), [reached], []
         except AuthorisationLost as error:
-            missing, problems = (), [str(error)]
+            missing, problems, notes = (), [str(error)], []
         if missing:
             state = CONSENT_MISSING
             message = self._describe_missing(missing)
@@ -405,7 +406,10 @@ class TrailOrgConnection(models.Model):
         elif problems:
             state, message = FAILED, "\n".join(problems)
         else:
-            state, message = READY, self.env._("Access granted: every needed permission is there.")
+            state = READY
+            message = "\n".join(
+                [self.env._("Access granted: every needed permission is there."), *notes]
+            )
         self.write(
             {
                 "state": state,
@@ -429,7 +433,7 @@ class TrailOrgConnection(models.Model):
                 )
             )
         scopes = GMAIL_SCOPES + ((DIRECTORY_SCOPE,) if self.use_directory else ())
-        return missing_delegation(info, subject, self._google_endpoints(), scopes), []
+        return missing_delegation(info, subject, self._google_endpoints(), scopes), [], []
 
     def _check_microsoft(self):
         probe = self.line_ids.filtered("included")[:1]
@@ -442,7 +446,7 @@ class TrailOrgConnection(models.Model):
         missing = report.missing
         if self.use_directory and not report.directory and not report.problems:
             missing += ("User.Read.All",)
-        return missing, report.problems
+        return missing, report.problems, report.notes
 
     def _describe_missing(self, missing):
         if self.provider == "google":

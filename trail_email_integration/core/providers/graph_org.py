@@ -13,7 +13,10 @@ How it works
     that tenant, and nothing else. :func:`check_access` reads that claim to say which of
     ``Mail.Read`` and ``Mail.Send`` are missing (``Mail.ReadWrite`` counts as ``Mail.Read``),
     then reads one mailbox's Inbox to find a restriction the token does not show, such as an
-    Exchange RBAC for Applications scope that leaves that mailbox out. Mailboxes are then read
+    Exchange RBAC for Applications scope that leaves that mailbox out. Exchange's own grants
+    do not show in the token either: a mailbox that can be read without ``Mail.Read`` in
+    ``roles`` means the app is scoped by Exchange RBAC for Applications, which is reported as a
+    note rather than as missing consent. Mailboxes are then read
     under ``/users/{id}`` by :class:`~.graph.GraphProvider` with ``user=`` and the shared
     ``token_source``.
 
@@ -64,6 +67,7 @@ class AccessReport:
 
     missing: tuple = ()
     problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     directory: bool = False
 
     @property
@@ -136,7 +140,7 @@ def check_access(tokens, endpoints, probe_user=None, **client_options):
     try:
         token = tokens.token()
     except AuthorisationLost as error:
-        report.problems.append(f"Microsoft refused the app's sign-in: {error}")
+        report.problems.append(_sign_in_problem(str(error)))
         return report
     roles = token_roles(token)
     if roles is not None:
@@ -144,11 +148,35 @@ def check_access(tokens, endpoints, probe_user=None, **client_options):
             name for name, satisfying in REQUIRED_ROLES.items() if not satisfying & roles
         )
         report.directory = bool(DIRECTORY_ROLES & roles)
-    if probe_user and "Mail.Read" not in report.missing:
-        problem = _probe_mailbox(tokens, endpoints, probe_user, **client_options)
-        if problem:
-            report.problems.append(problem)
+    if not probe_user:
+        return report
+    problem = _probe_mailbox(tokens, endpoints, probe_user, **client_options)
+    if problem:
+        report.problems.append(problem)
+    elif "Mail.Read" in report.missing:
+        # The mailbox can be read without the Entra ID consent: Exchange RBAC for Applications
+        # grants it, and Exchange's grants do not show in the token.
+        report.missing = ()
+        report.notes.append(
+            f"Mail access is not consented in Microsoft Entra ID, yet the mailbox of {probe_user} "
+            "can be read: it is granted through Exchange RBAC for Applications. Sending works "
+            "only if Application Mail.Send is assigned there too."
+        )
     return report
+
+
+def _sign_in_problem(text):
+    if "7000215" in text or "7000218" in text or "700027" in text:
+        return (
+            "Microsoft refused the app's credential: the client secret or certificate is wrong, "
+            f"expired or not registered on the app ({text})."
+        )
+    if "700016" in text:
+        return (
+            "Microsoft does not know this application id in this tenant: check the tenant and "
+            f"the application (client) id ({text})."
+        )
+    return f"Microsoft refused the app's sign-in ({text})."
 
 
 def _client(endpoints, tokens, session=None, sleep=time.sleep, clock=time.monotonic):
