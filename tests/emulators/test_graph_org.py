@@ -337,3 +337,37 @@ def test_delegated_me_flow_still_works_beside_app_tokens(emu, http):
     token = emu.issue_tokens(ANN)["access_token"]
     assert get(emu, http, token, "/me/messages").json()["value"][0]["subject"] == "mine"
     assert get(emu, http, token, f"/users/{BOB}/messages").status_code == 403
+
+
+def test_drafts_uploads_and_raw_mime_under_users(emu, http):
+    app = emu.create_app(DOMAIN, roles=("Mail.ReadWrite", "Mail.Send"))
+    headers = {"Authorization": f"Bearer {app_token(emu, http, app)}"}
+    users = f"{emu.graph_base}/users/{BOB}"
+    draft = http.post(
+        f"{users}/messages",
+        json={"subject": "Report", "toRecipients": [{"emailAddress": {"address": ANN}}]},
+        headers=headers,
+    ).json()
+    size = 400 * 1024
+    session = http.post(
+        f"{users}/messages/{draft['id']}/attachments/createUploadSession",
+        json={"AttachmentItem": {"attachmentType": "file", "name": "r.pdf", "size": size}},
+        headers=headers,
+    ).json()
+    data = bytes(range(256)) * (size // 256)
+    done = http.put(
+        session["uploadUrl"], data=data, headers={"Content-Range": f"bytes 0-{size - 1}/{size}"}
+    )
+    assert done.status_code == 201
+    [attachment] = http.get(f"{users}/messages/{draft['id']}/attachments", headers=headers).json()[
+        "value"
+    ]
+    value = http.get(
+        f"{users}/messages/{draft['id']}/attachments/{attachment['id']}/$value", headers=headers
+    )
+    assert value.content == data
+    assert http.post(f"{users}/messages/{draft['id']}/send", headers=headers).status_code == 202
+    [sent] = http.get(f"{users}/mailFolders/sentitems/messages", headers=headers).json()["value"]
+    raw = http.get(f"{users}/messages/{sent['id']}/$value", headers=headers)
+    assert b"Subject: Report" in raw.content
+    assert emu.outbox[-1]["from"] == BOB
