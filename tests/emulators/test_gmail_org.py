@@ -11,8 +11,12 @@ Caveats: assertions that google-auth would never sign (expired, wrong audience, 
 forged with ``emulators.crypto.sign_jwt`` and posted with ``requests``.
 """
 
+import json
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,6 +32,7 @@ with warnings.catch_warnings():
 from emulators import crypto
 from emulators.gmail import GmailEmulator
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "acme.example"
 ANN, BOB, DAN = (f"{name}@{DOMAIN}" for name in ("ann", "bob", "dan"))
 OUTSIDER = "eve@other.example"
@@ -276,3 +281,28 @@ def test_directory_refusals(emu, key):
 def test_user_consent_flow_still_works_beside_the_domain(emu):
     tokens = emu.issue_tokens(BOB)
     assert emu.oauth.authenticate(tokens["access_token"]).user == BOB
+
+
+def test_command_line_writes_a_delegated_service_account_key(tmp_path):
+    target = tmp_path / "key.json"
+    command = [sys.executable, "-m", "emulators.gmail", "--port", "0", "--domain-user", BOB]
+    command += ["--admin", ANN, "--service-account-key", str(target)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(process.stdout.readline())
+        key = json.loads(target.read_text())
+        assert key["token_uri"] == info["token_uri"]
+        creds = credentials(key, ANN, (GMAIL, DIRECTORY))
+        directory = build(
+            "admin",
+            "directory_v1",
+            credentials=creds,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": info["base_url"]},
+        )
+        listed = directory.users().list(customer="my_customer").execute()["users"]
+        assert {u["primaryEmail"] for u in listed} == {ANN, BOB}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -12,7 +12,10 @@ emulator's CA.
 """
 
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import msal
 import pytest
@@ -21,6 +24,7 @@ import requests
 from emulators import crypto
 from emulators.graph import GraphEmulator
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "contoso.example"
 ANN, BOB, DAN = (f"{name}@{DOMAIN}" for name in ("ann", "bob", "dan"))
 CAROL = "carol@fabrikam.example"
@@ -371,3 +375,33 @@ def test_drafts_uploads_and_raw_mime_under_users(emu, http):
     raw = http.get(f"{users}/messages/{sent['id']}/$value", headers=headers)
     assert b"Subject: Report" in raw.content
     assert emu.outbox[-1]["from"] == BOB
+
+
+def test_command_line_writes_an_org_app_that_msal_can_use(tmp_path):
+    target = tmp_path / "app.json"
+    command = [sys.executable, "-m", "emulators.graph", "--port", "0", "--user", ANN]
+    command += ["--user", BOB, "--org-app", str(target)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(process.stdout.readline())
+        app = json.loads(target.read_text())
+        session = requests.Session()
+        session.verify, session.trust_env = info["ca_bundle"], False
+        client = msal.ConfidentialClientApplication(
+            app["client_id"],
+            client_credential={
+                "private_key": app["private_key_pem"],
+                "thumbprint": app["thumbprint"],
+            },
+            authority=app["authority"],
+            instance_discovery=False,
+            http_client=session,
+        )
+        token = client.acquire_token_for_client(GRAPH_DEFAULT)["access_token"]
+        users = session.get(
+            info["graph_base"] + "/users", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert {u["mail"] for u in users["value"]} == {ANN, BOB}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
