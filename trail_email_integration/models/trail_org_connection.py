@@ -154,6 +154,23 @@ class TrailOrgConnection(models.Model):
     mailbox_ids = fields.One2many("trail.mailbox", "org_connection_id", string="Mailboxes")
     mailbox_count = fields.Integer(compute="_compute_mailbox_count")
 
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("active") is False:
+            # An archived connection reaches no mailbox; say so rather than fail on each step.
+            self.with_context(active_test=False).line_ids._stop_mailbox()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_with_mailboxes(self):
+        if self.with_context(active_test=False).mailbox_ids:
+            raise UserError(
+                self.env._(
+                    "This connection has mailboxes, which keep their captured mail. Archive the "
+                    "connection instead: its mailboxes are paused."
+                )
+            )
+
     # ------------------------------------------------------------------ secrets
     def _compute_inputs(self):
         for connection in self:
@@ -512,8 +529,10 @@ class TrailOrgConnection(models.Model):
                     line.email,
                 )
                 started |= mailbox
-            elif line._revive_mailbox(mailbox):
+            elif line._revive_mailbox(mailbox, adopted=not line.mailbox_id):
                 started |= mailbox
+            if mailbox.user_id != line.user_id:
+                mailbox.user_id = line.user_id
             line.write({"mailbox_id": mailbox.id, "note": False, "stopped_by_exclusion": False})
         for mailbox in started:
             mailbox._org_read_aliases()
@@ -566,6 +585,11 @@ class TrailOrgConnectionUser(models.Model):
             self._stop_mailbox()
         return result
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_stop_mailbox(self):
+        # A user taken off the list is excluded: their mailbox must not keep running.
+        self._stop_mailbox()
+
     def _mailbox_values(self):
         self.ensure_one()
         connection = self.connection_id
@@ -588,14 +612,15 @@ class TrailOrgConnectionUser(models.Model):
                 line.stopped_by_exclusion = True
                 _logger.info("Mailbox %s paused: %s was excluded", line.mailbox_id.id, line.email)
 
-    def _revive_mailbox(self, mailbox):
+    def _revive_mailbox(self, mailbox, adopted=False):
         """Restart a mailbox the exclusion paused or that lost access; True when restarted.
 
-        A mailbox the administrator paused by hand stays paused.
+        A mailbox the administrator paused by hand stays paused; one ``adopted`` by a new line
+        (its user was taken off the list, then listed again) restarts.
         """
         self.ensure_one()
         revive = mailbox.state in ("needs_reconnect", "error") or (
-            mailbox.state == "paused" and self.stopped_by_exclusion
+            mailbox.state == "paused" and (self.stopped_by_exclusion or adopted)
         )
         if not mailbox.active:
             mailbox.active = True

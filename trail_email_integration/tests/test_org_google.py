@@ -182,6 +182,31 @@ class TestOrgGoogle(OrgGoogleCase):
         self.run_scan(ann)
         self.assertIn(f"Later for {ann.address}", self.captured_subjects(ann))
 
+    def test_archiving_or_delisting_stops_mailboxes_and_deleting_is_refused(self):
+        self.connection.action_find_users()
+        self.connection.action_connect_users()
+        mailboxes = self.mailboxes()
+        ann_line = self.connection.line_ids.filtered(lambda line: line.email.startswith("ann"))
+        ann = ann_line.mailbox_id
+
+        ann_line.unlink()
+        self.assertEqual(ann.state, "paused")
+        self.assertEqual(set((mailboxes - ann).mapped("state")), {"backfilling"})
+        self.connection.action_find_users()
+        self.connection.action_connect_users()
+        ann_line = self.connection.line_ids.filtered(lambda line: line.email.startswith("ann"))
+        self.assertEqual(ann_line.mailbox_id, ann)
+        self.assertEqual(ann.state, "backfilling")
+        self.assertEqual(self.mailboxes(), mailboxes)
+
+        with self.assertRaisesRegex(UserError, "Archive the connection"):
+            self.connection.unlink()
+        self.connection.action_archive()
+        self.assertEqual(set(mailboxes.mapped("state")), {"paused"})
+        self.connection.action_unarchive()
+        self.connection.action_connect_users()
+        self.assertEqual(set(mailboxes.mapped("state")), {"backfilling"})
+
     def test_directory_lists_users_without_an_odoo_account(self):
         self.emulator.add_domain_user("dee@firm.example", "Dee Dunn")
         self.connection.use_directory = True
