@@ -280,7 +280,9 @@ class GmailEmulator:
         given, _, family = display_name.partition(" ")
         with self._lock:
             self.workspace.add_user(email, given, family, admin)
-            return self.add_user(email, display_name)
+            if display_name or email.lower() not in self.mailboxes:
+                return self.add_user(email, display_name)
+            return self.mailbox(email)
 
     def set_admin(self, email, admin=True):
         """Make a domain user a super administrator of the customer (or not)."""
