@@ -28,6 +28,7 @@ from emulators import crypto
 from .wire import GraphError, json_response
 
 DEFAULT_TOP, MAX_TOP = 100, 999
+INSUFFICIENT = "Insufficient privileges to complete the operation."
 APP_ROLES = {"User.Read.All", "User.ReadBasic.All", "User.ReadWrite.All", "Directory.Read.All"}
 DELEGATED_SCOPES = {"User.Read.All", "User.ReadBasic.All", "Directory.Read.All"}
 FILTERABLE = {"mail", "userprincipalname", "displayname"}
@@ -95,9 +96,7 @@ def _top(query):
 
 def list_users(emulator, token, query, headers):
     if not _permitted(token):
-        raise GraphError(
-            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-        )
+        raise GraphError(403, "Authorization_RequestDenied", INSUFFICIENT)
     for name in ("$orderby", "$search", "$expand"):
         if name in query:
             raise _unsupported()

@@ -50,7 +50,7 @@ from emulators.gmail import GmailEmulator
 from emulators.gmail.quota import Clock
 
 from . import batch, directory, loader, outgoing, store, tls
-from .api import Call, allowed, match, prefer, split_path
+from .api import PROFILE, Call, allowed, match, prefer, split_path
 from .apps import AppCredentials
 from .delta import DeltaTracker
 from .identity import Identity
@@ -62,6 +62,7 @@ _logger = logging.getLogger("emulators.graph")
 DEFAULT_APP_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.Send", "User.Read.All")
 DEFAULT_SCOPES = ("Mail.Read", "Mail.ReadWrite", "Mail.Send", "User.Read")
 NO_ROLES = "Either scp or roles claim need to be present in the token."
+INSUFFICIENT = "Insufficient privileges to complete the operation."
 RAOP_DENIED = (
     "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy "
     "settings."
@@ -592,6 +593,8 @@ class GraphEmulator:
                 user, prefix, rest = self._resolve_user(token, segments)
                 handler, kind, permission, args = match(method, rest)
                 if not allowed(token, permission):
+                    if permission == PROFILE:  # the user object is Entra ID's, not Exchange's
+                        raise GraphError(403, "Authorization_RequestDenied", INSUFFICIENT)
                     raise GraphError.access_denied()
                 if token.app_only and kind != "user":
                     self._check_mailbox_scope(token, user)

@@ -290,6 +290,8 @@ def test_users_listing_pages_selects_and_needs_user_read_all(emu, http):
     refused = get(emu, http, token, "/users")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "Authorization_RequestDenied"
+    one = get(emu, http, token, f"/users/{ANN}")
+    assert one.status_code == 403 and one.json()["error"]["code"] == "Authorization_RequestDenied"
 
     emu.grant_consent(DOMAIN, app.client_id, "User.Read.All")
     token = app_token(emu, http, app)
