@@ -124,7 +124,7 @@ class GmailEmulator:
         )
         self.oauth.register_client(client_id, client_secret, redirect_uris)
         self.client_id, self.client_secret = client_id, client_secret
-        self.workspace = Workspace(self.clock, self._token_audiences)
+        self.workspace = Workspace(self._token_audiences)
         self.oauth.assertion_grant = self._assertion_grant
         self._directory_routes = None
         self._routes = self._local_routes()

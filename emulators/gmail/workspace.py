@@ -128,8 +128,7 @@ class Domain:
 
 
 class Workspace:
-    def __init__(self, clock, token_audiences):
-        self.clock = clock
+    def __init__(self, token_audiences):
         self.token_audiences = token_audiences  # callable -> URIs accepted as ``aud``
         self.domains = {}
         self.accounts = {}  # client email -> ServiceAccount
