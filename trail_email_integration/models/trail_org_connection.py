@@ -152,7 +152,7 @@ class TrailOrgConnection(models.Model):
 
     line_ids = fields.One2many("trail.org.connection.user", "connection_id", string="Users")
     mailbox_ids = fields.One2many("trail.mailbox", "org_connection_id", string="Mailboxes")
-    mailbox_count = fields.Integer(compute="_compute_mailbox_count")
+    mailbox_count = fields.Integer(string="Mailboxes", compute="_compute_mailbox_count")
 
     def write(self, vals):
         result = super().write(vals)

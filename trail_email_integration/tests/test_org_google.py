@@ -10,12 +10,13 @@ from odoo.addons.trail_email_integration.core.providers.gmail_wire import (
 )
 from odoo.addons.trail_email_integration.models import trail_mailbox_google, trail_org_mailbox
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
 from emulators.gmail import GmailEmulator
 
 from .capture_common import MailboxSteps, make_raw
 from .google_common import CLIENT_ID, CLIENT_SECRET, configure_google
+from .screenshots import screenshots
 
 DOMAIN = "firm.example"
 ADMIN = "it@firm.example"
@@ -277,3 +278,42 @@ class TestOrgSecrets(OrgGoogleCase):
             self.connection.google_key_input = json.dumps({"type": "authorized_user"})
         with self.assertRaisesRegex(UserError, "not valid JSON"):
             self.connection.google_key_input = "{nope"
+
+
+@tagged("post_install", "-at_install", "trail_screenshots")
+class TestOrgConnectionInBrowser(HttpCase):
+    """The connection form in real Chromium, against the Gmail emulator's Workspace domain."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = GmailEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET).start()
+        cls.addClassCleanup(cls.emulator.stop)
+        configure_google(cls.env, cls.emulator, base_url=cls.base_url())
+        cls.emulator.add_domain_user(ADMIN, "It Admin", admin=True)
+        for address, name in STAFF.items():
+            cls.emulator.add_domain_user(address, name)
+            new_test_user(
+                cls.env, login=address, email=address, name=name, groups="base.group_user"
+            )
+        cls.key = cls.emulator.create_service_account(domain=DOMAIN, scopes=SCOPES)
+
+    def test_find_check_and_connect_from_the_form(self):
+        connection = self.env["trail.org.connection"].create(
+            {
+                "name": "Firm Workspace",
+                "provider": "google",
+                "domains": DOMAIN,
+                "google_admin_email": ADMIN,
+                "google_key_input": json.dumps(self.key),
+            }
+        )
+        with screenshots():
+            self.start_tour(
+                f"/odoo/action-trail_email_integration.action_org_connections/{connection.id}",
+                "trail_org_connection",
+                login="admin",
+            )
+        connection.invalidate_recordset()
+        self.assertEqual(connection.state, "ready")
+        self.assertEqual(len(connection.line_ids.mailbox_id), 3)
