@@ -118,22 +118,33 @@ def missing_delegation(info, subject, endpoints, scopes=SCOPES, session=None):
     user outside the domain), TemporaryError when the token endpoint cannot be reached.
     """
     missing = []
+    own_session = session is None
     session = session or requests.Session()
-    for scope in scopes:
-        credentials = delegated_credentials(info, subject, endpoints, (scope,))
-        try:
-            credentials.refresh(Request(session))
-        except RefreshError as error:
-            code = _refresh_error_code(error)
-            if code in NOT_DELEGATED:
+    try:
+        for scope in scopes:
+            if not _delegated(info, subject, endpoints, scope, session):
                 missing.append(scope)
-                continue
-            raise AuthorisationLost(
-                f"Google refused the service account acting as {subject} ({code})"
-            ) from None
-        except TransportError as error:
-            raise TemporaryError(f"Google's token endpoint is unreachable: {error}") from None
+    finally:
+        if own_session:
+            session.close()
     return tuple(missing)
+
+
+def _delegated(info, subject, endpoints, scope, session):
+    """Whether Google issues a token for ``scope`` acting as ``subject``."""
+    credentials = delegated_credentials(info, subject, endpoints, (scope,))
+    try:
+        credentials.refresh(Request(session))
+    except RefreshError as error:
+        code = _refresh_error_code(error)
+        if code in NOT_DELEGATED:
+            return False
+        raise AuthorisationLost(
+            f"Google refused the service account acting as {subject} ({code})"
+        ) from None
+    except TransportError as error:
+        raise TemporaryError(f"Google's token endpoint is unreachable: {error}") from None
+    return True
 
 
 def directory_users(info, admin, domain, endpoints, directory_base=DIRECTORY_BASE):
