@@ -109,11 +109,19 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
             self.env["trail.mailbox"].search_count([("address", "in", list(STAFF))]), 3
         )
 
-        # Excluding Ben pauses his mailbox only.
+        # Excluding Ben pauses his mailbox only; the scan goes on for the others.
         ben_line = connection.line_ids.filtered(lambda line: line.email.startswith("ben"))
         ben_line.included = False
-        self.assertEqual(ben_line.mailbox_id.state, "paused")
-        self.assertEqual(set((mailboxes - ben_line.mailbox_id).mapped("state")), {"active"})
+        ben = ben_line.mailbox_id
+        self.assertEqual(ben.state, "paused")
+        self.assertEqual(set((mailboxes - ben).mapped("state")), {"active"})
+        for address in STAFF:
+            self.emulator.add_message(address, make_raw(f"Later for {address}", to=address))
+        mailboxes.write({"next_scan": False})
+        self.env["trail.mailbox"]._cron_scan()
+        for mailbox in mailboxes - ben:
+            self.assertIn(f"Later for {mailbox.address}", self.captured_subjects(mailbox))
+        self.assertNotIn(f"Later for {ben.address}", self.captured_subjects(ben))
 
     def test_a_certificate_works_as_the_credential(self):
         self.emulator.add_message("cid@contoso.example", make_raw("Hello Cid"))
@@ -163,6 +171,30 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
         self.assertEqual(connection.state, "error")
         self.assertIn("ann@contoso.example", connection.status_message)
         self.assertIn("RBAC", connection.status_message)
+
+    def test_a_mailbox_taken_out_of_scope_stops_and_the_connection_says_so(self):
+        connection = self.make_connection()
+        connection.action_find_users()
+        connection.action_connect_users()
+        ann = connection.line_ids.mailbox_id.filtered(lambda m: m.address.startswith("ann"))
+        self.emulator.restrict_app(
+            self.app.tenant_id, self.app.client_id, ["ben@contoso.example", "cid@contoso.example"]
+        )
+        self.run_backfill(ann)
+        self.assertEqual(ann.state, "needs_reconnect")
+        self.assertFalse(ann.activity_ids)
+        self.assertEqual(connection.state, "error")
+        self.assertIn("ann@contoso.example", connection.status_message)
+        others = connection.line_ids.mailbox_id - ann
+        for mailbox in others:
+            self.run_backfill(mailbox)
+        self.assertEqual(set(others.mapped("state")), {"active"})
+
+        self.emulator.restrict_app(self.app.tenant_id, self.app.client_id, None)
+        connection.action_connect_users()
+        self.assertEqual(ann.state, "backfilling")
+        self.run_backfill(ann)
+        self.assertEqual(ann.state, "active", ann.last_error)
 
     def test_a_wrong_secret_is_reported_in_words(self):
         connection = self.make_connection()
