@@ -194,7 +194,14 @@ class TrailOrgConnection(models.Model):
 
     def _inverse_microsoft_secret(self):
         for connection in self.filtered("microsoft_secret_input"):
-            connection.sudo().microsoft_client_secret = connection.microsoft_secret_input.strip()
+            # One credential at a time: a new secret replaces a certificate, and the reverse.
+            connection.sudo().write(
+                {
+                    "microsoft_client_secret": connection.microsoft_secret_input.strip(),
+                    "microsoft_certificate_key": False,
+                    "microsoft_certificate_thumbprint": False,
+                }
+            )
             connection._forget_check()
 
     def _inverse_microsoft_certificate(self):
@@ -204,7 +211,7 @@ class TrailOrgConnection(models.Model):
                 raise UserError(
                     self.env._("The PEM holds no private key (BEGIN PRIVATE KEY); paste both.")
                 )
-            values = {"microsoft_certificate_key": pem}
+            values = {"microsoft_certificate_key": pem, "microsoft_client_secret": False}
             if "BEGIN CERTIFICATE" in pem:
                 try:
                     values["microsoft_certificate_thumbprint"] = certificate_thumbprint(pem)

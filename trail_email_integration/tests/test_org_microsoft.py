@@ -140,6 +140,13 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
         self.run_backfill(cid)
         self.assertEqual(self.captured_subjects(cid), {"Hello Cid"})
 
+        # A secret entered later replaces the certificate.
+        connection.microsoft_secret_input = self.app.client_secret
+        self.assertFalse(connection.sudo().microsoft_certificate_key)
+        self.assertFalse(connection.microsoft_certificate_thumbprint)
+        connection.action_check_access()
+        self.assertEqual(connection.state, "ready", connection.status_message)
+
     def test_missing_admin_consent_is_reported_with_the_permission(self):
         connection = self.make_connection(roles=("Mail.Read", "User.Read.All"))
         connection.action_find_users()
