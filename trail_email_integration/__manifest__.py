@@ -27,10 +27,10 @@
         "views/res_users_views.xml",
         "views/trail_mailbox_microsoft_views.xml",
         "views/trail_mailbox_send_views.xml",
-        "views/trail_org_connection_views.xml",
         "wizard/mail_compose_message_views.xml",
         "views/oauth_templates.xml",
         "views/menus.xml",
+        "views/trail_org_connection_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

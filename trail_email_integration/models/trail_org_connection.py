@@ -151,7 +151,9 @@ class TrailOrgConnection(models.Model):
     microsoft_secret_hint = fields.Char(string="Stored credential", compute="_compute_hints")
 
     line_ids = fields.One2many("trail.org.connection.user", "connection_id", string="Users")
-    mailbox_ids = fields.One2many("trail.mailbox", "org_connection_id", string="Mailboxes")
+    mailbox_ids = fields.One2many(
+        "trail.mailbox", "org_connection_id", string="Organisation mailboxes"
+    )
     mailbox_count = fields.Integer(string="Mailboxes", compute="_compute_mailbox_count")
 
     def write(self, vals):
