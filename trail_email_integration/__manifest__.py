@@ -21,6 +21,7 @@
         "security/trail_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/mail_activity_type.xml",
         "views/res_partner_views.xml",
         "views/trail_mail_views.xml",
         "views/trail_mailbox_views.xml",
@@ -30,6 +31,7 @@
         "wizard/mail_compose_message_views.xml",
         "views/oauth_templates.xml",
         "views/menus.xml",
+        "views/trail_mailbox_status_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

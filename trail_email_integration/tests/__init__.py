@@ -3,6 +3,7 @@ from . import (
     test_capture_corpus,
     test_google,
     test_install,
+    test_mailbox_status,
     test_microsoft,
     test_profile_tour,
     test_profiles,
