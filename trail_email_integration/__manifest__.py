@@ -39,6 +39,7 @@
         ],
         "web.assets_unit_tests": [
             "trail_email_integration/static/tests/**/*.test.js",
+            "trail_email_integration/static/tests/helpers/**/*",
         ],
         "web.assets_tests": [
             "trail_email_integration/static/tests/tours/**/*",

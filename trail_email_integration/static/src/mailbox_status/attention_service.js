@@ -25,6 +25,7 @@ export const mailboxAttentionService = {
         bus_service.subscribe(ATTENTION_BUS_TYPE, ({ count }) => {
             state.count = count;
         });
+        bus_service.start();
         refresh();
         return { state, refresh };
     },
