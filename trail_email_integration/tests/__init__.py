@@ -4,6 +4,7 @@ from . import (
     test_google,
     test_install,
     test_mailbox_status,
+    test_mailbox_status_tour,
     test_microsoft,
     test_profile_tour,
     test_profiles,

@@ -106,6 +106,25 @@ class TestMailboxStatus(CaptureCase):
         failure.action_retry()
         self.assertEqual(len(self.mails()), 2, "a second retry stores nothing twice")
 
+    def test_the_owner_retries_from_the_interface(self):
+        adviser = self.env["res.users"].create(
+            {
+                "name": "Ada Adviser",
+                "login": "ada.status",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        self.mailbox.user_id = adviser
+        bad, _raw = self.add("Signed engagement letter")
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
+
+        result = self.mailbox.failure_ids.with_user(adviser).action_retry()
+        self.assertEqual(result["params"]["message"], "The message was captured.")
+        self.assertTrue(self.mailbox.failure_ids.resolved)
+        self.assertEqual(self.mails().mapped("subject"), ["Signed engagement letter"])
+
     def test_retry_when_the_grant_is_gone_asks_for_a_reconnect(self):
         bad, _raw = self.add("Lost")
         self.fail_fetch_of(bad)
