@@ -111,8 +111,10 @@ class TrailMailbox(models.Model):
         if minutes < 1:
             return self.env._("less than a minute")
         if minutes < 90:
-            return self.env._("about %s minutes", minutes) if minutes > 1 else self.env._(
-                "about a minute"
+            return (
+                self.env._("about %s minutes", minutes)
+                if minutes > 1
+                else self.env._("about a minute")
             )
         hours = round(minutes / 60)
         if hours < 36:
@@ -256,9 +258,7 @@ class TrailMailbox(models.Model):
     @api.model
     def trail_attention_count(self):
         """How many of the current user's mailboxes need them (the menu badge)."""
-        return self.search_count(
-            [("user_id", "=", self.env.uid), ("needs_attention", "=", True)]
-        )
+        return self.search_count([("user_id", "=", self.env.uid), ("needs_attention", "=", True)])
 
     # ------------------------------------------------------------------ buttons
     def action_reconnect(self):
@@ -382,4 +382,3 @@ class TrailMailFailure(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
-

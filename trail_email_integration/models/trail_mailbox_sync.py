@@ -348,9 +348,7 @@ class TrailMailbox(models.Model):
                     result.ref.provider_id,
                     error,
                 )
-                self._record_failure(
-                    result.ref.provider_id, str(error) or repr(error), result.ref
-                )
+                self._record_failure(result.ref.provider_id, str(error) or repr(error), result.ref)
             else:
                 captured += 1
                 if result.ref.internal_date:

@@ -29,12 +29,12 @@ OTHERS = [
     ("Advisers Network", "events@advisers-network.example"),
 ]
 SUBJECTS = [
-    "Annual review – agenda for Thursday",
+    "Annual review - agenda for Thursday",
     "Pension transfer: signed forms",
     "ISA allowance before 5 April",
     "Updated cash-flow plan",
     "Question about the trust deed",
-    "Invoice 2291 – advice fee Q3",
+    "Invoice 2291 - advice fee Q3",
     "Mortgage offer received",
     "Inheritance tax planning notes",
     "Portfolio rebalancing proposal",
@@ -119,9 +119,7 @@ class TestMailboxStatusTour(HttpCase):
                 body=f"Dear {name.split()[0]},\n\nPlease find my notes below.\n",
                 attachments=[("notes.pdf", b"%PDF-1.4 notes")] if index % 5 == 2 else (),
             )
-            message_id = self.box.add(
-                raw, labels=("SENT",) if outgoing else ("INBOX",), date=date
-            )
+            message_id = self.box.add(raw, labels=("SENT",) if outgoing else ("INBOX",), date=date)
             if index == 37:
                 failing = message_id
 
@@ -142,7 +140,7 @@ class TestMailboxStatusTour(HttpCase):
             self.mailbox._run_guarded(self.mailbox._backfill_step, {})
         self.box.add(
             make_raw(
-                "Annual review – one more question",
+                "Annual review - one more question",
                 sender="Clara Whitfield <clara.whitfield@example.com>",
                 to=ADVISER,
                 date=(self.now - timedelta(minutes=25)).replace(second=0, microsecond=0),

@@ -61,5 +61,24 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
             trigger: ".o_list_view .o_data_row:contains('Annual review')",
         },
         ...screenshotSteps("mailbox_page"),
+        {
+            content: "Open the user menu",
+            trigger: ".o_user_menu button",
+            run: "click",
+        },
+        {
+            content: "Open the preferences",
+            trigger: ".dropdown-item[data-menu='settings']",
+            run: "click",
+        },
+        {
+            content: "Show the Mailbox tab",
+            trigger: ".modal .o_notebook .nav-link:contains('Mailbox')",
+            run: "click",
+        },
+        {
+            content: "The preferences show the same card",
+            trigger: ".modal .o_trail_mailbox_card:contains('150 of about 241 messages')",
+        },
     ],
 });
