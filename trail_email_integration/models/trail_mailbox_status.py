@@ -110,12 +110,10 @@ class TrailMailbox(models.Model):
         minutes = round(seconds / 60)
         if minutes < 1:
             return self.env._("less than a minute")
+        if minutes == 1:
+            return self.env._("about a minute")
         if minutes < 90:
-            return (
-                self.env._("about %s minutes", minutes)
-                if minutes > 1
-                else self.env._("about a minute")
-            )
+            return self.env._("about %s minutes", minutes)
         hours = round(minutes / 60)
         if hours < 36:
             return self.env._("about %s hours", hours)
