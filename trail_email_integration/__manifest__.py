@@ -21,6 +21,7 @@
         "security/trail_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/mail_activity_type.xml",
         "views/res_partner_views.xml",
         "views/trail_mail_views.xml",
         "views/trail_mailbox_views.xml",
@@ -31,6 +32,7 @@
         "views/oauth_templates.xml",
         "views/menus.xml",
         "views/trail_org_connection_views.xml",
+        "views/trail_mailbox_status_views.xml",
     ],
     "assets": {
         "web.assets_backend": [
@@ -38,6 +40,7 @@
         ],
         "web.assets_unit_tests": [
             "trail_email_integration/static/tests/**/*.test.js",
+            "trail_email_integration/static/tests/helpers/**/*",
         ],
         "web.assets_tests": [
             "trail_email_integration/static/tests/tours/**/*",

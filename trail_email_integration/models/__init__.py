@@ -12,6 +12,7 @@ from . import (
     trail_mailbox_google,
     trail_mailbox_microsoft,
     trail_mailbox_send,
+    trail_mailbox_status,
     trail_mailbox_sync,
     trail_org_connection,
     trail_org_mailbox,

@@ -321,14 +321,16 @@ class TrailMailbox(models.Model):
         )
         skipped = [r for r in refs if r.skip_reason and r.provider_id not in seen]
         wanted = [r for r in refs if not r.skip_reason and r.provider_id not in seen]
-        captured = failed = 0
+        captured = 0
         dates = [r.internal_date for r in refs if r.internal_date]
         results = provider.fetch(wanted) if wanted else []
         links = self._link_attachments(provider, results)
+        wanted_by_id = {ref.provider_id: ref for ref in wanted}
         for result in results:
             if isinstance(result, MessageError):
-                self._record_failure(result.provider_id, str(result))
-                failed += 1
+                self._record_failure(
+                    result.provider_id, str(result), wanted_by_id.get(result.provider_id)
+                )
                 continue
             found = links.get(result.ref.provider_id, ())
             notes = ()
@@ -346,8 +348,7 @@ class TrailMailbox(models.Model):
                     result.ref.provider_id,
                     error,
                 )
-                self._record_failure(result.ref.provider_id, str(error) or repr(error))
-                failed += 1
+                self._record_failure(result.ref.provider_id, str(error) or repr(error), result.ref)
             else:
                 captured += 1
                 if result.ref.internal_date:
@@ -355,12 +356,8 @@ class TrailMailbox(models.Model):
                 self.failure_ids.filtered(
                     lambda f, pid=result.ref.provider_id: f.provider_id == pid
                 ).resolved = True
-        self.write(
-            {
-                "skipped_count": self.skipped_count + len(skipped),
-                "failed_count": self.failed_count + failed,
-            }
-        )
+        if skipped:
+            self.write({"skipped_count": self.skipped_count + len(skipped)})
         return captured, min(dates, default=None)
 
     def _link_attachments(self, provider, results):
@@ -381,11 +378,12 @@ class TrailMailbox(models.Model):
             )
             return {}
 
-    def _record_failure(self, provider_id, error):
+    def _record_failure(self, provider_id, error, ref=None):
+        """Record that ``provider_id`` could not be captured, with what a retry needs."""
+        Failure = self.env["trail.mail.failure"]
+        values = {"error": error, **(Failure._values_from_ref(ref) if ref else {})}
         failure = self.failure_ids.filtered(lambda f: f.provider_id == provider_id)
         if failure:
-            failure.write({"error": error, "attempts": failure.attempts + 1, "resolved": False})
+            failure.write({**values, "attempts": failure.attempts + 1, "resolved": False})
         else:
-            self.env["trail.mail.failure"].create(
-                {"mailbox_id": self.id, "provider_id": provider_id, "error": error}
-            )
+            Failure.create({**values, "mailbox_id": self.id, "provider_id": provider_id})

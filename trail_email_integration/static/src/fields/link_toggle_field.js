@@ -4,10 +4,15 @@ import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { standardFieldProps } from "@web/views/fields/standard_field_props";
 
-export function linkTitle(linked) {
-    return linked
-        ? _t("Linked: mail to and from this address is filed into the contact's profiles. Click to unlink.")
-        : _t("Not linked: mail of this address is captured but not filed. Click to link.");
+/** What the icon means, and what a click does when the user may change it. */
+export function linkTitle(linked, readonly = false) {
+    const meaning = linked
+        ? _t("Linked: mail to and from this address is filed into the contact's profiles.")
+        : _t("Not linked: mail of this address is captured but not filed.");
+    if (readonly) {
+        return meaning;
+    }
+    return `${meaning} ${linked ? _t("Click to unlink.") : _t("Click to link.")}`;
 }
 
 /**
@@ -32,7 +37,7 @@ export class LinkToggleField extends Component {
     }
 
     get title() {
-        return linkTitle(this.linked);
+        return linkTitle(this.linked, this.props.readonly);
     }
 
     async onClick(ev) {

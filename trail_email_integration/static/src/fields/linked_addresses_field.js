@@ -14,7 +14,7 @@ export class LinkedAddressesField extends Component {
     }
 
     title(address) {
-        return linkTitle(address.data.linked);
+        return linkTitle(address.data.linked, this.props.readonly);
     }
 
     async onToggle(ev, address) {

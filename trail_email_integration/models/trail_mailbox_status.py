@@ -1,0 +1,382 @@
+"""What a mailbox's owner sees of it: progress, advice, attention signals and failed messages.
+
+What it is
+    The figures behind the mailbox status card (``static/src/mailbox_status``): backfill
+    progress with the rate and the time left, the last error in words with the action to take,
+    and whether the mailbox needs its owner. Failed messages can be retried from here.
+
+How it works
+    - The rate is measured over the current run of the backfill: entering the backfilling
+      state (first connection, resume, reconnect, a re-listed window) restarts the measure, so
+      a pause or an outage does not drag the estimate down.
+    - A mailbox needs attention when it must be reconnected, stopped on an error, or holds
+      unresolved failed messages. Its owner then has one activity (updated, never repeated)
+      that is marked done once the mailbox is healthy again, and a badge on the "My mailbox"
+      menu, kept current through the bus.
+    - Retrying a failed message fetches it again through the mailbox's provider and captures
+      it; a new error is recorded on the same failure.
+
+Caveats
+    The time left assumes the rate so far holds; the first step of a run gives no estimate.
+"""
+
+from datetime import datetime, timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..core.provider import MessageRef
+from .trail_mailbox import BACKFILLING, CONNECTING, ERROR, NEEDS_RECONNECT, PAUSED
+
+ATTENTION_STATES = (NEEDS_RECONNECT, ERROR)
+ATTENTION_BUS_TYPE = "trail.mailbox/attention"
+
+
+class TrailMailbox(models.Model):
+    _inherit = "trail.mailbox"
+
+    backfill_rate_since = fields.Datetime(
+        readonly=True, copy=False, help="When the current run of the backfill started."
+    )
+    backfill_rate_base = fields.Integer(
+        readonly=True, copy=False, help="Messages imported before the current run."
+    )
+    backfill_progress = fields.Float(string="Progress (%)", compute="_compute_backfill_rate")
+    backfill_rate = fields.Float(
+        string="Messages per minute", digits=(16, 1), compute="_compute_backfill_rate"
+    )
+    backfill_time_left = fields.Char(string="Time left", compute="_compute_backfill_rate")
+    failed_count = fields.Integer(
+        compute="_compute_failed_count",
+        store=True,
+        readonly=True,
+        help="Messages that could not be captured and are not yet captured by a retry.",
+    )
+    needs_attention = fields.Boolean(
+        compute="_compute_needs_attention", store=True, index=True, readonly=True
+    )
+    advice = fields.Text(
+        string="What to do",
+        compute="_compute_advice",
+        help="The last problem in words, and the action that solves it.",
+    )
+
+    # ------------------------------------------------------------------ computes
+    @api.depends("failure_ids.resolved")
+    def _compute_failed_count(self):
+        for mailbox in self:
+            mailbox.failed_count = len(mailbox.failure_ids.filtered(lambda f: not f.resolved))
+
+    @api.depends("state", "failed_count")
+    def _compute_needs_attention(self):
+        for mailbox in self:
+            mailbox.needs_attention = mailbox.state in ATTENTION_STATES or bool(
+                mailbox.failed_count
+            )
+
+    @api.depends(
+        "state",
+        "backfill_done",
+        "backfill_count",
+        "backfill_total",
+        "backfill_rate_since",
+        "backfill_rate_base",
+        "connected_at",
+    )
+    def _compute_backfill_rate(self):
+        now = fields.Datetime.now()
+        for mailbox in self:
+            total = max(mailbox.backfill_total, mailbox.backfill_count)
+            if mailbox.backfill_done:
+                mailbox.backfill_progress = 100.0
+            else:
+                mailbox.backfill_progress = 100.0 * mailbox.backfill_count / total if total else 0
+            since = mailbox.backfill_rate_since or mailbox.connected_at
+            done = mailbox.backfill_count - mailbox.backfill_rate_base
+            seconds = (now - since).total_seconds() if since else 0
+            rate = done / seconds if seconds > 0 and done > 0 else 0.0
+            mailbox.backfill_rate = rate * 60
+            if mailbox.backfill_done:
+                mailbox.backfill_time_left = False
+            elif mailbox.state != BACKFILLING:
+                mailbox.backfill_time_left = self.env._("on hold")
+            elif not rate:
+                mailbox.backfill_time_left = self.env._("estimating…")
+            else:
+                mailbox.backfill_time_left = self._duration_in_words((total - done) / rate)
+
+    @api.model
+    def _duration_in_words(self, seconds):
+        minutes = round(seconds / 60)
+        if minutes < 1:
+            return self.env._("less than a minute")
+        if minutes == 1:
+            return self.env._("about a minute")
+        if minutes < 90:
+            return self.env._("about %s minutes", minutes)
+        hours = round(minutes / 60)
+        if hours < 36:
+            return self.env._("about %s hours", hours)
+        return self.env._("about %s days", round(hours / 24))
+
+    @api.depends("state", "last_error", "retry_after", "failed_count", "provider")
+    def _compute_advice(self):
+        for mailbox in self:
+            mailbox.advice = "\n".join(mailbox._advice_lines()) or False
+
+    def _advice_lines(self):
+        self.ensure_one()
+        provider = dict(self._fields["provider"].selection).get(self.provider, "")
+        error = self.last_error or self.env._("no details were given")
+        lines = []
+        if self.state == NEEDS_RECONNECT:
+            lines.append(
+                self.env._(
+                    "%(provider)s no longer lets Odoo read this mailbox (%(error)s). "
+                    "Click Reconnect and sign in again as %(address)s.",
+                    provider=provider,
+                    error=error,
+                    address=self.address or "",
+                )
+            )
+        elif self.state == ERROR:
+            lines.append(
+                self.env._(
+                    "Capture stopped on an unexpected error (%s). Click Resume to try again; "
+                    "if it stops again, send this message to your administrator.",
+                    error,
+                )
+            )
+        elif self.state == CONNECTING and self.last_error:
+            lines.append(
+                self.env._(
+                    "The connection did not complete (%s). Connect again and accept every "
+                    "permission asked.",
+                    error,
+                )
+            )
+        elif self.retry_after and self.retry_after > fields.Datetime.now():
+            lines.append(
+                self.env._(
+                    "%(provider)s asked Odoo to slow down (%(error)s). Capture goes on by "
+                    "itself after %(time)s; nothing to do.",
+                    provider=provider,
+                    error=error,
+                    time=fields.Datetime.context_timestamp(self, self.retry_after).strftime(
+                        "%H:%M"
+                    ),
+                )
+            )
+        if self.failed_count:
+            lines.append(
+                self.env._(
+                    "%s messages could not be captured. Open Failed messages and click Retry.",
+                    self.failed_count,
+                )
+                if self.failed_count > 1
+                else self.env._(
+                    "1 message could not be captured. Open Failed messages and click Retry."
+                )
+            )
+        return lines
+
+    # ------------------------------------------------------------------ state changes
+    def write(self, vals):
+        entering = self.browse()
+        if vals.get("state") == BACKFILLING:
+            entering = self.filtered(lambda m: m.state != BACKFILLING)
+        result = super().write(vals)
+        if entering:
+            # A new run of the backfill: measure its rate from now on.
+            now = fields.Datetime.now()
+            for mailbox in entering:
+                super(TrailMailbox, mailbox).write(
+                    {"backfill_rate_since": now, "backfill_rate_base": mailbox.backfill_count}
+                )
+        if "state" in vals:
+            self._sync_attention()
+        return result
+
+    def _notify_owner_to_reconnect(self):
+        self._sync_attention()
+
+    # ------------------------------------------------------------------ attention
+    def _sync_attention(self):
+        """Keep one activity per mailbox that needs its owner, done once it is healthy, and
+        tell the owners' browsers the new count for the menu badge."""
+        activity_type = self.env.ref(
+            "trail_email_integration.mail_activity_type_mailbox_attention", raise_if_not_found=False
+        )
+        if not activity_type:  # while the module installs
+            return
+        for mailbox in self.sudo():
+            activity = mailbox.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
+            if not mailbox.needs_attention:
+                if activity:
+                    activity.action_feedback(feedback=self.env._("The mailbox is healthy again."))
+                continue
+            summary, note = mailbox._attention_summary()
+            if activity:
+                if activity[:1].summary != summary:
+                    activity[:1].write({"summary": summary, "note": note})
+                (activity - activity[:1]).unlink()
+            else:
+                mailbox.activity_schedule(
+                    activity_type_id=activity_type.id,
+                    summary=summary,
+                    note=note,
+                    user_id=(mailbox.user_id or self.env.user).id,
+                )
+        self._send_attention_counts()
+
+    def _attention_summary(self):
+        self.ensure_one()
+        if self.state == NEEDS_RECONNECT:
+            summary = self.env._("Reconnect your mailbox")
+        elif self.state == ERROR:
+            summary = self.env._("Your mailbox stopped on an error")
+        else:
+            summary = self.env._("Messages could not be captured")
+        return summary, "<br/>".join(self._advice_lines())
+
+    def _send_attention_counts(self):
+        users = self.sudo().user_id
+        if not users:
+            return
+        counts = dict(
+            self.sudo()._read_group(
+                [("user_id", "in", users.ids), ("needs_attention", "=", True)],
+                ["user_id"],
+                ["__count"],
+            )
+        )
+        for user in users:
+            user.partner_id._bus_send(ATTENTION_BUS_TYPE, {"count": counts.get(user, 0)})
+
+    @api.model
+    def trail_attention_count(self):
+        """How many of the current user's mailboxes need them (the menu badge)."""
+        return self.search_count([("user_id", "=", self.env.uid), ("needs_attention", "=", True)])
+
+    # ------------------------------------------------------------------ buttons
+    def action_reconnect(self):
+        """Start the provider's sign-in again for this mailbox."""
+        self.ensure_one()
+        method = getattr(self, f"action_connect_{self.provider}", None)
+        if method is None:
+            raise UserError(self.env._("This mailbox's provider cannot be reconnected here."))
+        return method()
+
+    def action_open_failures(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Failed messages of %s", self.address or ""),
+            "res_model": "trail.mail.failure",
+            "view_mode": "list,form",
+            "domain": [("mailbox_id", "=", self.id)],
+            "context": {"search_default_unresolved": 1, "default_mailbox_id": self.id},
+        }
+
+    def _retry_failures(self, failures):
+        """Fetch ``failures`` again through this mailbox's provider and capture them.
+
+        Return how many were captured; provider-wide errors change the mailbox's state as in
+        a scan.
+        """
+        self.ensure_one()
+        Location = self.env["trail.mail.location"]
+        captured = Location.search(
+            [("mailbox_id", "=", self.id), ("provider_id", "in", failures.mapped("provider_id"))]
+        ).mapped("provider_id")
+        failures.filtered(lambda f: f.provider_id in captured).resolved = True
+        pending = failures.filtered(lambda f: not f.resolved)
+        if not pending:
+            return len(failures)
+        if self.state == PAUSED:
+            raise UserError(self.env._("Resume the mailbox before retrying its messages."))
+
+        def retry():
+            return self._store(self._make_provider(), [f._message_ref() for f in pending])[0]
+
+        return len(failures) - len(pending) + (self._run_guarded(retry) or 0)
+
+
+class TrailMailFailure(models.Model):
+    _inherit = "trail.mail.failure"
+
+    labels = fields.Char(string="Folders / labels", readonly=True)
+    thread_key = fields.Char(readonly=True)
+    internal_date = fields.Datetime(string="Received", readonly=True)
+    has_attachments = fields.Boolean(readonly=True)
+    user_id = fields.Many2one(related="mailbox_id.user_id", string="Owner")
+
+    @api.model
+    def _values_from_ref(self, ref):
+        date = ref.internal_date
+        if date and date.tzinfo:
+            date = date.astimezone(timezone.utc).replace(tzinfo=None)
+        return {
+            "labels": ",".join(ref.labels) or False,
+            "thread_key": ref.thread_id or False,
+            "internal_date": date or False,
+            "has_attachments": ref.has_attachments,
+        }
+
+    def _message_ref(self):
+        self.ensure_one()
+        date = self.internal_date
+        return MessageRef(
+            provider_id=self.provider_id,
+            thread_id=self.thread_key or "",
+            labels=tuple(label for label in (self.labels or "").split(",") if label),
+            internal_date=datetime.combine(date.date(), date.time(), timezone.utc)
+            if date
+            else None,
+            has_attachments=self.has_attachments,
+        )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        failures = super().create(vals_list)
+        failures.mailbox_id._sync_attention()
+        return failures
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "resolved" in vals and self:
+            self.mailbox_id._sync_attention()
+        return result
+
+    def action_retry(self):
+        """Fetch the selected messages again; say how many were captured."""
+        self.check_access("write")
+        captured = 0
+        # Capture writes records users only read; the engine runs as superuser, as in the crons.
+        for mailbox in self.sudo().mailbox_id:
+            captured += mailbox._retry_failures(
+                self.sudo().filtered(lambda f, m=mailbox: f.mailbox_id == m)
+            )
+        left = self.filtered(lambda f: not f.resolved)
+        if left:
+            message = self.env._(
+                "%(done)s of %(total)s messages captured; %(left)s failed again (see Error).",
+                done=captured,
+                total=len(self),
+                left=len(left),
+            )
+        else:
+            message = (
+                self.env._("%s messages captured.", captured)
+                if captured != 1
+                else self.env._("The message was captured.")
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": message,
+                "type": "warning" if left else "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

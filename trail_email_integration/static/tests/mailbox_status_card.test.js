@@ -1,0 +1,244 @@
+import { waitUntilSubscribe } from "@bus/../tests/bus_test_helpers";
+import { defineMailModels } from "@mail/../tests/mail_test_helpers";
+import { describe, expect, test } from "@odoo/hoot";
+import { click, waitUntil } from "@odoo/hoot-dom";
+import { advanceTime, animationFrame } from "@odoo/hoot-mock";
+import {
+    defineModels,
+    fields,
+    getService,
+    models,
+    mountView,
+    MockServer,
+    onRpc,
+    patchWithCleanup,
+} from "@web/../tests/web_test_helpers";
+import { MailboxStatusCard } from "@trail_email_integration/mailbox_status/mailbox_status_card";
+
+describe.current.tags("desktop");
+
+class TrailMailbox extends models.Model {
+    _name = "trail.mailbox";
+
+    address = fields.Char();
+    provider = fields.Selection({
+        selection: [
+            ["google", "Google"],
+            ["microsoft", "Microsoft 365"],
+        ],
+    });
+    state = fields.Selection({
+        selection: [
+            ["connecting", "Connecting"],
+            ["backfilling", "Importing history"],
+            ["active", "Active"],
+            ["paused", "Paused"],
+            ["needs_reconnect", "Needs reconnect"],
+            ["error", "Error"],
+        ],
+    });
+    state_message = fields.Char();
+    advice = fields.Text();
+    needs_attention = fields.Boolean();
+    backfill_done = fields.Boolean();
+    backfill_count = fields.Integer();
+    backfill_total = fields.Integer();
+    backfill_reached = fields.Datetime();
+    backfill_progress = fields.Float();
+    backfill_time_left = fields.Char();
+    last_scan = fields.Datetime();
+    next_scan = fields.Datetime();
+    captured_count = fields.Integer();
+    filed_count = fields.Integer();
+    unfiled_count = fields.Integer();
+    skipped_count = fields.Integer();
+    failed_count = fields.Integer();
+
+    _records = [
+        {
+            id: 1,
+            address: "ada@firm.example",
+            provider: "google",
+            state: "backfilling",
+            state_message: "Importing past mail: 1250 of about 3000.",
+            backfill_count: 1250,
+            backfill_total: 3000,
+            backfill_reached: "2023-03-14 09:00:00",
+            backfill_progress: 41.67,
+            backfill_time_left: "about 35 minutes",
+            captured_count: 1240,
+            filed_count: 310,
+            unfiled_count: 930,
+            skipped_count: 12,
+            failed_count: 0,
+        },
+        {
+            id: 2,
+            address: "ada@firm.onmicrosoft.example",
+            provider: "microsoft",
+            state: "needs_reconnect",
+            state_message: "Access was revoked or expired.",
+            advice: "Microsoft 365 no longer lets Odoo read this mailbox (invalid_grant).\n2 messages could not be captured. Open Failed messages and click Retry.",
+            needs_attention: true,
+            backfill_done: true,
+            backfill_count: 800,
+            backfill_total: 800,
+            backfill_progress: 100,
+            last_scan: "2026-12-01 08:30:00",
+            next_scan: "2026-12-01 09:00:00",
+            captured_count: 798,
+            filed_count: 200,
+            unfiled_count: 598,
+            failed_count: 2,
+        },
+    ];
+
+    trail_attention_count() {
+        return this.filter((mailbox) => mailbox.needs_attention).length;
+    }
+
+    action_scan_now() {
+        // As if the backfill cron ran one step at once.
+        const [mailbox] = this.browse(1);
+        this.write([1], {
+            backfill_count: mailbox.backfill_count + 50,
+            backfill_progress: (100 * (mailbox.backfill_count + 50)) / 3000,
+        });
+        return true;
+    }
+
+    action_pause() {
+        this.write([1], { state: "paused", backfill_time_left: "on hold" });
+        return true;
+    }
+
+    action_reconnect() {
+        return { type: "ir.actions.act_url", url: "https://accounts.example/consent" };
+    }
+
+    action_open_failures() {
+        return {
+            type: "ir.actions.act_window",
+            res_model: "trail.mailbox",
+            views: [[false, "list"]],
+        };
+    }
+}
+
+defineMailModels();
+defineModels([TrailMailbox]);
+
+const arch = `
+    <kanban create="0">
+        <templates>
+            <t t-name="card">
+                <field name="state" widget="trail_mailbox_status"/>
+            </t>
+        </templates>
+    </kanban>`;
+
+const card = (id) => `.o_kanban_record:has(.o_trail_mailbox_card):nth-of-type(${id})`;
+
+test("a backfilling mailbox shows its progress, scans and counters", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    const first = card(1);
+    expect(`${first} .o_trail_mailbox_address`).toHaveText("ada@firm.example");
+    expect(`${first} .o_trail_mailbox_state`).toHaveText("Importing history");
+    expect(`${first} .o_trail_state_message`).toHaveText(
+        "Importing past mail: 1250 of about 3000."
+    );
+    expect(`${first} .o_trail_backfill_percent`).toHaveText("41%");
+    expect(`${first} .progress-bar`).toHaveStyle({ width: /41%|\d+px/ });
+    expect(`${first} .progress`).toHaveAttribute("aria-valuenow", "41");
+    expect(`${first} .o_trail_backfill_count`).toHaveText("1,250 of about 3,000 messages");
+    expect(`${first} .o_trail_backfill_reached`).toHaveText("back to 03/14/2023");
+    expect(`${first} .o_trail_backfill_left`).toHaveText("time left: about 35 minutes");
+    expect(`${first} .o_trail_last_scan`).toHaveText("not yet");
+    expect(`${first} .o_trail_counter[data-counter='captured']`).toHaveText("1,240\nCaptured");
+    expect(`${first} .o_trail_counter[data-counter='failed']`).toHaveText("0\nFailed");
+    expect(`${first} .o_trail_advice`).toHaveCount(0);
+    expect(`${first} .o_trail_mailbox_buttons button`).toHaveCount(3);
+    expect(`${first} button[name='action_reconnect']`).toHaveText("Reconnect");
+    expect(`${first} button[name='action_pause']`).toHaveText("Pause");
+    expect(`${first} button[name='action_scan_now']`).toHaveClass("btn-primary");
+    expect(`${first} button[name='action_resume']`).toHaveCount(0);
+});
+
+test("a mailbox that needs its owner says what to do", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    const second = card(2);
+    expect(`${second} .o_trail_mailbox_state`).toHaveClass("text-bg-danger");
+    expect(`${second} .o_trail_backfill`).toHaveCount(0, { message: "history is imported" });
+    expect(`${second} .o_trail_advice`).toHaveClass("alert-danger");
+    expect(`${second} .o_trail_advice div`).toHaveCount(2);
+    expect(`${second} .o_trail_advice`).toHaveText(/invalid_grant/);
+    expect(`${second} button[name='action_reconnect']`).toHaveClass("btn-primary");
+    expect(`${second} button[name='action_scan_now']`).toHaveCount(0);
+    expect(`${second} button[name='action_open_failures']`).toHaveCount(1);
+    expect(`${second} .o_trail_counter[data-counter='failed'] .text-danger`).toHaveText("2");
+});
+
+test("Scan now runs on the server and the card shows the new progress", async () => {
+    onRpc("trail.mailbox", "action_scan_now", ({ args }) => {
+        expect.step(["action_scan_now", args[0]]);
+    });
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    await click(`${card(1)} button[name='action_scan_now']`);
+    await animationFrame();
+    expect.verifySteps([["action_scan_now", [1]]]);
+    expect(`${card(1)} .o_trail_backfill_count`).toHaveText("1,300 of about 3,000 messages");
+    expect(`${card(1)} .o_trail_backfill_percent`).toHaveText("43%");
+});
+
+test("Pause changes the buttons; Reconnect follows the provider's sign-in action", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+    patchWithCleanup(getService("action"), {
+        doAction(action) {
+            expect.step(action.url || action.res_model);
+        },
+    });
+
+    await click(`${card(1)} button[name='action_pause']`);
+    await animationFrame();
+    expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Paused");
+    expect(`${card(1)} button[name='action_resume']`).toHaveCount(1);
+    expect(`${card(1)} button[name='action_pause']`).toHaveCount(0);
+
+    await click(`${card(2)} button[name='action_reconnect']`);
+    await animationFrame();
+    await click(`${card(2)} button[name='action_open_failures']`);
+    await animationFrame();
+    expect.verifySteps(["https://accounts.example/consent", "trail.mailbox"]);
+});
+
+test("the card reloads by itself while the history import runs", async () => {
+    patchWithCleanup(MailboxStatusCard, { pollDelay: 1000 });
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+    expect(`${card(1)} .o_trail_backfill_percent`).toHaveText("41%");
+
+    MockServer.env["trail.mailbox"].write([1], {
+        backfill_count: 1500,
+        backfill_progress: 50,
+        backfill_time_left: "about 30 minutes",
+    });
+    await advanceTime(1000);
+    await animationFrame();
+    expect(`${card(1)} .o_trail_backfill_percent`).toHaveText("50%");
+    expect(`${card(1)} .o_trail_backfill_left`).toHaveText("time left: about 30 minutes");
+});
+
+test("the attention count follows the bus", async () => {
+    const subscribed = waitUntilSubscribe();
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+    await subscribed;
+    await animationFrame();
+    const attention = getService("trail_mailbox_attention");
+    expect(attention.state.count).toBe(1);
+
+    MockServer.env["bus.bus"]._sendone("broadcast", "trail.mailbox/attention", { count: 3 });
+    await waitUntil(() => attention.state.count === 3, { timeout: 2000 });
+    expect(attention.state.count).toBe(3);
+});

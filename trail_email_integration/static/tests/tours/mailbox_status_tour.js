@@ -1,0 +1,84 @@
+/**
+ * The status card during a running history import: the progress shown, then "Scan now" runs a
+ * step and the card shows more; the menu badge counts the mailbox that needs attention; then
+ * the Mailbox page. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
+ */
+import { registry } from "@web/core/registry";
+import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
+
+const card = ".o_trail_mailbox_card[data-state='backfilling']";
+
+registry.category("web_tour.tours").add("trail_mailbox_status", {
+    url: "/odoo/action-trail_email_integration.action_my_mailbox",
+    steps: () => [
+        {
+            content: "The card shows the import under way",
+            trigger: `${card} .o_trail_backfill_count:contains('100 of about 240 messages')`,
+        },
+        {
+            content: "with its percentage",
+            trigger: `${card} .o_trail_backfill_percent:contains('41%')`,
+        },
+        {
+            content: "the time left at the current rate",
+            trigger: `${card} .o_trail_backfill_left:contains('time left: about')`,
+        },
+        {
+            content: "the counters",
+            trigger: `${card} .o_trail_counter[data-counter='skipped']:contains('1')`,
+        },
+        {
+            content: "and what to do about the message that failed",
+            trigger: `${card} .o_trail_advice:contains('Open Failed messages and click Retry')`,
+        },
+        {
+            content: "The menu counts the mailbox that needs attention",
+            trigger:
+                ".o_main_navbar [data-menu-xmlid='trail_email_integration.menu_my_mailbox'] .o_trail_menu_badge:contains('1')",
+        },
+        ...screenshotSteps("status_card"),
+        {
+            content: "Scan now: the import runs a step",
+            trigger: `${card} button[name='action_scan_now']`,
+            run: "click",
+        },
+        {
+            content: "The card shows the progress that was made",
+            trigger: `${card} .o_trail_backfill_count:contains('150 of about 241 messages')`,
+        },
+        {
+            content: "and a higher percentage",
+            trigger: `${card} .o_trail_backfill_percent:contains('62%')`,
+        },
+        {
+            content: "Open the Mailbox page",
+            trigger:
+                ".o_main_navbar [data-menu-xmlid='trail_email_integration.menu_mailbox_page']",
+            run: "click",
+        },
+        {
+            content: "The captured mail is listed",
+            trigger: ".o_list_view .o_data_row:contains('Annual review')",
+        },
+        ...screenshotSteps("mailbox_page"),
+        {
+            content: "Open the user menu",
+            trigger: ".o_user_menu button",
+            run: "click",
+        },
+        {
+            content: "Open the preferences",
+            trigger: ".dropdown-item[data-menu='settings']",
+            run: "click",
+        },
+        {
+            content: "Show the Mailbox tab",
+            trigger: ".modal .o_notebook .nav-link:contains('Mailbox')",
+            run: "click",
+        },
+        {
+            content: "The preferences show the same card",
+            trigger: ".modal .o_trail_mailbox_card:contains('150 of about 241 messages')",
+        },
+    ],
+});

@@ -1,0 +1,214 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.addons.trail_email_integration.core.provider import (
+    AuthorisationLost,
+    MessageError,
+    TemporaryError,
+)
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .capture_common import CaptureCase
+
+SYNC_LOGGER = "odoo.addons.trail_email_integration.models.trail_mailbox_sync"
+
+
+@tagged("post_install", "-at_install")
+class TestMailboxStatus(CaptureCase):
+    def attention_activities(self):
+        kind = self.env.ref("trail_email_integration.mail_activity_type_mailbox_attention")
+        return self.mailbox.activity_ids.filtered(lambda a: a.activity_type_id == kind)
+
+    def fail_fetch_of(self, provider_id, error="404 gone"):
+        real_fetch = self.provider.fetch
+
+        def fetch(refs):
+            return [
+                MessageError(error, ref.provider_id) if ref.provider_id == provider_id else found
+                for ref, found in zip(refs, real_fetch(refs), strict=True)
+            ]
+
+        self.patch(self.provider, "fetch", fetch)
+
+    # ------------------------------------------------------------------ progress
+    def test_progress_rate_and_time_left_of_a_running_backfill(self):
+        for days in range(120):
+            self.add(f"Message {days}", days_ago=days + 1)
+        self.mailbox._run_guarded(self.mailbox._backfill_step, {})
+        self.mailbox.backfill_rate_since = fields.Datetime.now() - timedelta(minutes=10)
+
+        self.assertEqual(self.mailbox.backfill_count, 50)
+        self.assertEqual(self.mailbox.backfill_total, 120)
+        self.assertAlmostEqual(self.mailbox.backfill_progress, 100 * 50 / 120, places=1)
+        self.assertAlmostEqual(self.mailbox.backfill_rate, 5.0, places=1)
+        # 70 left at 5 a minute.
+        self.assertEqual(self.mailbox.backfill_time_left, "about 14 minutes")
+        self.assertTrue(self.mailbox.backfill_reached)
+
+        self.run_backfill()
+        self.assertEqual(self.mailbox.backfill_progress, 100.0)
+        self.assertFalse(self.mailbox.backfill_time_left)
+
+    def test_a_pause_restarts_the_rate_measure(self):
+        for days in range(60):
+            self.add(f"Message {days}", days_ago=days + 1)
+        self.mailbox._run_guarded(self.mailbox._backfill_step, {})
+        self.mailbox.action_pause()
+        self.assertEqual(self.mailbox.backfill_time_left, "on hold")
+
+        self.mailbox.action_resume()
+        self.assertEqual(self.mailbox.state, "backfilling")
+        self.assertEqual(self.mailbox.backfill_rate_base, 50)
+        self.assertLessEqual(
+            fields.Datetime.now() - self.mailbox.backfill_rate_since, timedelta(seconds=5)
+        )
+        self.assertEqual(self.mailbox.backfill_time_left, "estimating…")
+
+    def test_duration_in_words(self):
+        words = self.mailbox._duration_in_words
+        self.assertEqual(words(20), "less than a minute")
+        self.assertEqual(words(60), "about a minute")
+        self.assertEqual(words(45 * 60), "about 45 minutes")
+        self.assertEqual(words(5 * 3600), "about 5 hours")
+        self.assertEqual(words(3 * 86400), "about 3 days")
+
+    # ------------------------------------------------------------------ failures
+    def test_failed_message_is_retried_through_the_provider(self):
+        self.add("Good")
+        bad, _raw = self.add("Quarterly statement", labels=("INBOX", "Label_7"))
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        failure = self.mailbox.failure_ids
+        self.assertEqual(self.mailbox.failed_count, 1)
+        self.assertEqual(failure.labels, "INBOX,Label_7")
+        self.assertTrue(failure.internal_date)
+
+        # Still failing: the new error is kept on the same failure.
+        self.fail_fetch_of(bad, error="500 still broken")
+        failure.action_retry()
+        self.assertEqual(len(self.mailbox.failure_ids), 1)
+        self.assertEqual(failure.attempts, 2)
+        self.assertEqual(failure.error, "500 still broken")
+        self.assertFalse(failure.resolved)
+
+        # The provider gives it now: captured once, with its labels, and nothing left to retry.
+        self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
+        result = failure.action_retry()
+        self.assertEqual(result["params"]["type"], "success")
+        self.assertTrue(failure.resolved)
+        self.assertEqual(self.mailbox.failed_count, 0)
+        self.assertIn("Quarterly statement", self.mails().mapped("subject"))
+        location = self.mailbox.location_ids.filtered(lambda loc: loc.provider_id == bad)
+        self.assertEqual(location.labels, "INBOX,Label_7")
+
+        failure.action_retry()
+        self.assertEqual(len(self.mails()), 2, "a second retry stores nothing twice")
+
+    def test_the_owner_retries_from_the_interface(self):
+        adviser = self.env["res.users"].create(
+            {
+                "name": "Ada Adviser",
+                "login": "ada.status",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        self.mailbox.user_id = adviser
+        bad, _raw = self.add("Signed engagement letter")
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
+
+        result = self.mailbox.failure_ids.with_user(adviser).action_retry()
+        self.assertEqual(result["params"]["message"], "The message was captured.")
+        self.assertTrue(self.mailbox.failure_ids.resolved)
+        self.assertEqual(self.mails().mapped("subject"), ["Signed engagement letter"])
+
+    def test_retry_when_the_grant_is_gone_asks_for_a_reconnect(self):
+        bad, _raw = self.add("Lost")
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        self.box.fail("fetch", AuthorisationLost("invalid_grant"))
+        self.mailbox.failure_ids.action_retry()
+        self.assertEqual(self.mailbox.state, "needs_reconnect")
+        self.assertFalse(self.mailbox.failure_ids.resolved)
+
+    def test_retry_of_a_paused_mailbox_is_refused(self):
+        bad, _raw = self.add("Paused")
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        self.mailbox.action_pause()
+        with self.assertRaises(UserError):
+            self.mailbox.failure_ids.action_retry()
+
+    # ------------------------------------------------------------------ attention
+    def test_one_activity_while_the_mailbox_needs_attention(self):
+        bad, _raw = self.add("Bad")
+        self.fail_fetch_of(bad)
+        self.run_backfill()
+        self.assertTrue(self.mailbox.needs_attention)
+        activity = self.attention_activities()
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.mailbox.user_id)
+        self.assertEqual(activity.summary, "Messages could not be captured")
+        self.assertEqual(self.env["trail.mailbox"].trail_attention_count(), 1)
+
+        # Worse news updates the same activity; more scans add none.
+        self.box.fail("list_changes", AuthorisationLost("invalid_grant"))
+        self.run_scan()
+        self.run_scan()
+        self.assertEqual(self.attention_activities(), activity)
+        self.assertEqual(activity.summary, "Reconnect your mailbox")
+        self.assertIn("Reconnect", self.mailbox.advice)
+
+        # Healthy again: the activity is done and the badge count drops.
+        self.mailbox.write({"state": "active"})
+        self.mailbox.failure_ids.resolved = True
+        self.assertFalse(self.mailbox.needs_attention)
+        self.assertFalse(self.attention_activities())
+        self.assertEqual(self.env["trail.mailbox"].trail_attention_count(), 0)
+
+    def test_error_state_advice_says_resume(self):
+        self.box.fail("list_window", RuntimeError("disk full"))
+        with mute_logger(SYNC_LOGGER):
+            self.mailbox._run_guarded(self.mailbox._backfill_step)
+        self.assertEqual(self.mailbox.state, "error")
+        self.assertIn("disk full", self.mailbox.advice)
+        self.assertIn("Resume", self.mailbox.advice)
+        self.assertEqual(self.attention_activities().summary, "Your mailbox stopped on an error")
+        self.mailbox.action_resume()
+        self.assertFalse(self.attention_activities())
+        self.assertFalse(self.mailbox.advice)
+
+    def test_throttling_is_explained_but_needs_nothing(self):
+        self.add("One")
+        self.box.fail("list_window", TemporaryError("429 slow down", retry_after=120))
+        with mute_logger(SYNC_LOGGER):
+            self.mailbox._run_guarded(self.mailbox._backfill_step)
+        self.assertIn("slow down", self.mailbox.advice)
+        self.assertIn("nothing to do", self.mailbox.advice)
+        self.assertFalse(self.mailbox.needs_attention)
+        self.assertFalse(self.attention_activities())
+
+    # ------------------------------------------------------------------ buttons
+    def test_reconnect_runs_the_providers_connect_action(self):
+        calls = []
+        for provider in ("google", "microsoft"):
+            self.patch(
+                type(self.mailbox),
+                f"action_connect_{provider}",
+                lambda mailbox, p=provider: calls.append((p, mailbox.id)) or {"tag": p},
+            )
+        self.assertEqual(self.mailbox.action_reconnect(), {"tag": "google"})
+        self.mailbox.provider = "microsoft"
+        self.assertEqual(self.mailbox.action_reconnect(), {"tag": "microsoft"})
+        self.assertEqual(calls, [("google", self.mailbox.id), ("microsoft", self.mailbox.id)])
+
+    def test_my_mailbox_action_and_menu(self):
+        action = self.env.ref("trail_email_integration.action_my_mailbox")
+        self.assertEqual(action.view_mode, "kanban,form")
+        menu = self.env.ref("trail_email_integration.menu_my_mailbox")
+        self.assertEqual(menu.parent_id, self.env.ref("trail_email_integration.menu_root"))
+        failures = self.mailbox.action_open_failures()
+        self.assertEqual(failures["res_model"], "trail.mail.failure")

@@ -1,0 +1,169 @@
+"""The status card in Chromium during a running backfill, and the README's screenshots of it
+and of the Mailbox page, on an adviser's mailbox of generated but realistic mail."""
+
+from datetime import datetime, timedelta, timezone
+
+from odoo import fields
+from odoo.addons.trail_email_integration.core.fake_provider import FakeMailbox, FakeProvider
+from odoo.addons.trail_email_integration.core.provider import MessageError
+from odoo.tests import HttpCase, tagged
+
+from .capture_common import make_raw
+from .screenshots import screenshots
+
+ADVISER = "Mitchell Admin <mitchell@harbour.example>"
+ADVISER_ADDRESS = "mitchell@harbour.example"
+TOTAL = 240
+
+# (name, address, profile, linked)
+CLIENTS = [
+    ("Clara Whitfield", "clara.whitfield@example.com", "Whitfield Family", True),
+    ("James Whitfield", "james.whitfield@example.com", "Whitfield Family", True),
+    ("Tom Okafor", "tom@okafor-joinery.example", "Okafor Joinery Ltd", True),
+    ("Priya Raman", "priya.raman@example.net", "Raman Family Trust", True),
+    ("George Beaumont", "g.beaumont@example.org", "Beaumont Family", False),
+]
+OTHERS = [
+    ("Lena Fischer", "lena@fischer-tax.example"),
+    ("Northwind Insurance", "renewals@northwind-insurance.example"),
+    ("Advisers Network", "events@advisers-network.example"),
+]
+SUBJECTS = [
+    "Annual review - agenda for Thursday",
+    "Pension transfer: signed forms",
+    "ISA allowance before 5 April",
+    "Updated cash-flow plan",
+    "Question about the trust deed",
+    "Invoice 2291 - advice fee Q3",
+    "Mortgage offer received",
+    "Inheritance tax planning notes",
+    "Portfolio rebalancing proposal",
+    "Change of address",
+    "Your renewal documents",
+    "Meeting notes and next steps",
+]
+
+
+@tagged("post_install", "-at_install", "trail_screenshots")
+class TestMailboxStatusTour(HttpCase):
+    browser_size = "1440x900"
+
+    def setUp(self):
+        super().setUp()
+        self.now = datetime.now(timezone.utc)
+        self.admin = self.env.ref("base.user_admin")
+        self.make_profiles()
+        self.box = FakeMailbox(ADVISER_ADDRESS)
+        self.provider = FakeProvider(self.box)
+        Mailbox = type(self.env["trail.mailbox"])
+        self.patch(Mailbox, "_make_provider", lambda _mailbox: self.provider)
+        self.mailbox = self.env["trail.mailbox"].create(
+            {
+                "address": ADVISER_ADDRESS,
+                "provider": "google",
+                "user_id": self.admin.id,
+                "state": "backfilling",
+                "connected_at": fields.Datetime.now() - timedelta(minutes=5),
+            }
+        )
+        self.fill_mailbox()
+
+        # "Scan now" triggers the crons; here the backfill's next step runs at once instead.
+        scan_now = Mailbox.action_scan_now
+
+        def scan_now_and_step(mailboxes):
+            result = scan_now(mailboxes)
+            for mailbox in mailboxes.sudo().filtered(lambda m: m.state == "backfilling"):
+                mailbox._run_guarded(mailbox._backfill_step, {})
+            return result
+
+        self.patch(Mailbox, "action_scan_now", scan_now_and_step)
+
+    def make_profiles(self):
+        Partner = self.env["res.partner"].with_context(tracking_disable=True)
+        profiles = {}
+        for name, address, profile_name, linked in CLIENTS:
+            if profile_name not in profiles:
+                profiles[profile_name] = Partner.create(
+                    {"name": profile_name, "is_profile": True, "is_company": True}
+                )
+            contact = Partner.create({"name": name})
+            self.env["trail.email.address"].create(
+                {"partner_id": contact.id, "email": address, "linked": linked}
+            )
+            self.env["trail.profile.member"].create(
+                {
+                    "profile_id": profiles[profile_name].id,
+                    "contact_id": contact.id,
+                    "role": "participant",
+                }
+            )
+
+    def fill_mailbox(self):
+        """Two years of mail, newest first: clients, an accountant, insurers, newsletters."""
+        correspondents = [(name, address) for name, address, _p, _l in CLIENTS] + OTHERS
+        failing = None
+        for index in range(TOTAL):
+            name, address = correspondents[index % len(correspondents)]
+            subject = SUBJECTS[index % len(SUBJECTS)]
+            # Every two or three days, in office hours.
+            date = (self.now - timedelta(days=1 + index * 2.9)).replace(
+                hour=8 + (index * 7) % 10, minute=(index * 13) % 60, second=0, microsecond=0
+            )
+            outgoing = index % 3 == 1
+            raw = make_raw(
+                subject if not outgoing else f"Re: {subject}",
+                sender=ADVISER if outgoing else f"{name} <{address}>",
+                to=f"{name} <{address}>" if outgoing else ADVISER,
+                date=date,
+                body=f"Dear {name.split()[0]},\n\nPlease find my notes below.\n",
+                attachments=[("notes.pdf", b"%PDF-1.4 notes")] if index % 5 == 2 else (),
+            )
+            message_id = self.box.add(raw, labels=("SENT",) if outgoing else ("INBOX",), date=date)
+            if index == 37:
+                failing = message_id
+
+        real_fetch = self.provider.fetch
+
+        def fetch(refs):
+            return [
+                MessageError("404 Requested entity was not found.", ref.provider_id)
+                if ref.provider_id == failing
+                else found
+                for ref, found in zip(refs, real_fetch(refs), strict=True)
+            ]
+
+        self.patch(self.provider, "fetch", fetch)
+
+        # Two steps of the import are done; new mail (and spam) came in and a scan ran.
+        for _step in range(2):
+            self.mailbox._run_guarded(self.mailbox._backfill_step, {})
+        self.box.add(
+            make_raw(
+                "Annual review - one more question",
+                sender="Clara Whitfield <clara.whitfield@example.com>",
+                to=ADVISER,
+                date=(self.now - timedelta(minutes=25)).replace(second=0, microsecond=0),
+            ),
+            labels=("INBOX",),
+        )
+        self.box.add(make_raw("You have won!", sender="prize@lottery.example"), labels=("SPAM",))
+        self.mailbox.next_scan = False
+        self.mailbox._run_guarded(self.mailbox._scan_step)
+        self.mailbox.backfill_rate_since = fields.Datetime.now() - timedelta(minutes=4)
+
+    def test_status_card_follows_a_running_backfill(self):
+        self.assertEqual(self.mailbox.backfill_count, 100)
+        self.assertEqual(self.mailbox.failed_count, 1)
+        self.assertTrue(self.mailbox.needs_attention)
+
+        with screenshots():
+            self.start_tour(
+                "/odoo/action-trail_email_integration.action_my_mailbox",
+                "trail_mailbox_status",
+                login="admin",
+            )
+
+        self.mailbox.invalidate_recordset()
+        self.assertEqual(self.mailbox.backfill_count, 150)
+        self.assertEqual(self.mailbox.state, "backfilling")
