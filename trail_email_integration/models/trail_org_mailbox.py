@@ -10,7 +10,7 @@ sending) is the personal mailbox's code. Such a mailbox has no OAuth grant of it
 
 import logging
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..core.provider import AuthorisationLost, ProviderError
@@ -52,6 +52,14 @@ class TrailMailbox(models.Model):
 
     def _org_connection(self):
         return self.sudo().org_connection_id
+
+    @api.depends("org_connection_id")
+    def _compute_needs_attention(self):
+        super()._compute_needs_attention()
+        for mailbox in self:
+            if mailbox.state == NEEDS_RECONNECT and mailbox._org_connection():
+                # The owner cannot mend the organisation's grant; the connection shows it.
+                mailbox.needs_attention = bool(mailbox.failed_count)
 
     def _org_line(self):
         return (
