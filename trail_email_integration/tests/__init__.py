@@ -7,4 +7,5 @@ from . import (
     test_profile_tour,
     test_profiles,
     test_send,
+    test_timeline,
 )
