@@ -2,6 +2,7 @@ from . import (
     test_capture,
     test_capture_corpus,
     test_google,
+    test_hoot,
     test_install,
     test_microsoft,
     test_profile_tour,

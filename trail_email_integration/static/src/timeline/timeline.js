@@ -157,6 +157,10 @@ export class ProfileTimeline extends Component {
         });
     }
 
+    isContactSelected(contact) {
+        return `${this.state.filters.contact_id}` === `${contact.id}`;
+    }
+
     onEntryKeydown(ev, entry) {
         if (ev.key === "Enter") {
             this.openMail(entry);
