@@ -92,10 +92,7 @@ class ResPartner(models.Model):
     # ------------------------------------------------------------------ whose mail
     def _trail_timeline_contacts(self):
         """Return ``({contact id: name}, {address: contact id})`` for this timeline."""
-        if self.is_profile:
-            people = self.profile_member_ids.contact_id
-        else:
-            people = self
+        people = self.profile_member_ids.contact_id if self.is_profile else self
         addresses = people.with_context(active_test=False).email_address_ids
         contact_by_email = {address.email: address.partner_id.id for address in addresses}
         return {person.id: person.display_name for person in people}, contact_by_email
@@ -206,7 +203,7 @@ class ResPartner(models.Model):
                             "mimetype": attachment.mimetype or "",
                             "url": attachment.url if attachment.type == "url" else "",
                         }
-                        for attachment in mail.attachment_ids
+                        for attachment in mail.attachment_ids.sorted("id")
                     ],
                 }
             )

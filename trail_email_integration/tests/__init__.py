@@ -9,4 +9,5 @@ from . import (
     test_profiles,
     test_send,
     test_timeline,
+    test_timeline_tour,
 )

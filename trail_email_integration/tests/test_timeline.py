@@ -118,7 +118,8 @@ class TestTimeline(ProfilesCase):
     def test_contacts_are_the_filter_choices(self):
         contacts = self.timeline()["contacts"]
         self.assertEqual(
-            contacts, [{"id": self.ada.id, "name": "Ada Client"}, {"id": self.ben.id, "name": "Ben Client"}]
+            contacts,
+            [{"id": self.ada.id, "name": "Ada Client"}, {"id": self.ben.id, "name": "Ben Client"}],
         )
 
     def test_notes_and_activities_interleave_behind_the_switch(self):
