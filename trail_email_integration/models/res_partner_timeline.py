@@ -107,7 +107,15 @@ class ResPartner(models.Model):
         if filters.get("with_attachments"):
             domain.append(("attachment_count", ">", 0))
         if filters.get("contact_id"):
-            contact_id = int(filters["contact_id"])
+            try:
+                contact_id = int(filters["contact_id"])
+            except (TypeError, ValueError) as error:
+                raise UserError(
+                    self.env._(
+                        "The contact filter needs a contact, not %(value)r.",
+                        value=filters["contact_id"],
+                    )
+                ) from error
             emails = [email for email, cid in contact_by_email.items() if cid == contact_id]
             domain.append(("participant_ids.email", "in", emails or [""]))
         domain += self._trail_timeline_date_domain("date", filters)

@@ -114,6 +114,8 @@ class TestTimeline(ProfilesCase):
     def test_bad_date_is_a_clear_error(self):
         with self.assertRaisesRegex(UserError, "not a valid date"):
             self.timeline({"date_from": "20/11/2026"})
+        with self.assertRaisesRegex(UserError, "needs a contact"):
+            self.timeline({"contact_id": "Ada"})
 
     def test_contacts_are_the_filter_choices(self):
         contacts = self.timeline()["contacts"]

@@ -30,8 +30,8 @@ export function emptyFilters() {
 export function groupByMonth(entries) {
     const groups = [];
     for (const entry of entries) {
-        const when =
-            entry.kind === "activity" ? deserializeDate(entry.date) : deserializeDateTime(entry.date);
+        const parse = entry.kind === "activity" ? deserializeDate : deserializeDateTime;
+        const when = parse(entry.date);
         const key = when.toFormat("yyyy-MM");
         let group = groups.at(-1);
         if (!group || group.key !== key) {
@@ -133,6 +133,10 @@ export class ProfileTimeline extends Component {
         return this.reload();
     }
 
+    onCheck(name, ev) {
+        return this.setFilter(name, ev.target.checked);
+    }
+
     clearFilters() {
         const activities = this.state.filters.activities;
         Object.assign(this.state.filters, emptyFilters(), { activities });
@@ -174,8 +178,25 @@ export class ProfileTimeline extends Component {
         return `/web/content/${attachment.id}${download ? "?download=true" : ""}`;
     }
 
+    get directions() {
+        return [
+            { value: "", label: _t("Received and sent") },
+            { value: "incoming", label: _t("Received") },
+            { value: "outgoing", label: _t("Sent") },
+        ];
+    }
+
     directionTitle(entry) {
         return entry.direction === "outgoing" ? _t("Sent") : _t("Received");
+    }
+
+    directionClass(entry) {
+        const colour = entry.direction === "outgoing" ? "text-bg-success" : "text-bg-info";
+        return `o_trail_timeline_icon ${colour}`;
+    }
+
+    directionIcon(entry) {
+        return `fa ${entry.direction === "outgoing" ? "fa-paper-plane" : "fa-inbox"}`;
     }
 
     formatWhen(entry) {
