@@ -91,10 +91,14 @@ class ResPartner(models.Model):
 
     # ------------------------------------------------------------------ whose mail
     def _trail_timeline_contacts(self):
-        """Return ``({contact id: name}, {address: contact id})`` for this timeline."""
+        """Return ``({contact id: name}, {address: [contact ids]})`` for this timeline.
+
+        Two contacts may share an address (a family's joint mailbox): it then names both.
+        """
         people = self.profile_member_ids.contact_id if self.is_profile else self
-        addresses = people.with_context(active_test=False).email_address_ids
-        contact_by_email = {address.email: address.partner_id.id for address in addresses}
+        contact_by_email = {}
+        for address in people.with_context(active_test=False).email_address_ids:
+            contact_by_email.setdefault(address.email, []).append(address.partner_id.id)
         return {person.id: person.display_name for person in people}, contact_by_email
 
     def _trail_timeline_mail_domain(self, filters, contact_by_email):
@@ -116,7 +120,7 @@ class ResPartner(models.Model):
                         value=filters["contact_id"],
                     )
                 ) from error
-            emails = [email for email, cid in contact_by_email.items() if cid == contact_id]
+            emails = [email for email, ids in contact_by_email.items() if contact_id in ids]
             domain.append(("participant_ids.email", "in", emails or [""]))
         domain += self._trail_timeline_date_domain("date", filters)
         search = (filters.get("search") or "").strip()
@@ -164,9 +168,11 @@ class ResPartner(models.Model):
     def _trail_timeline_mail(self, filters, after, limit, contact_by_email, contacts):
         domain = self._trail_timeline_mail_domain(filters, contact_by_email)
         domain += self._trail_keyset_domain("date", after)
-        mails = self.env["trail.mail"].search_fetch(
-            domain, MAIL_FIELDS, limit=limit + 1, order="date desc, id desc"
-        )
+        Mail = self.env["trail.mail"]
+        # The search does not recompute a pending filing of mail captured or re-filed earlier
+        # in this transaction; without this, such mail would be missing from the page.
+        Mail.flush_model(["profile_ids"])
+        mails = Mail.search_fetch(domain, MAIL_FIELDS, limit=limit + 1, order="date desc, id desc")
         more = len(mails) > limit
         mails = mails[:limit]
 
@@ -186,9 +192,9 @@ class ResPartner(models.Model):
                 if participant.email in seen:
                     continue
                 seen.add(participant.email)
-                contact_id = contact_by_email.get(participant.email)
-                if contact_id:
-                    involved.append({"id": contact_id, "name": contacts.get(contact_id, "")})
+                contact_ids = contact_by_email.get(participant.email)
+                if contact_ids:
+                    involved += [{"id": cid, "name": contacts.get(cid, "")} for cid in contact_ids]
                 else:
                     others.append({"email": participant.email, "name": participant.name or ""})
             entries.append(

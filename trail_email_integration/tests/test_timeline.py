@@ -189,3 +189,25 @@ class TestTimeline(ProfilesCase):
         self.assertTrue(page["entries"][0]["subject"].startswith("Bulk email"))
         self.assertLessEqual(deep, small)
         self.assertLessEqual(small, 15)
+
+    def test_shared_address_names_both_contacts(self):
+        self.Address.create({"partner_id": self.ada.id, "email": "home@client.example"})
+        self.Address.create({"partner_id": self.ben.id, "email": "home@client.example"})
+        make_timeline_mails(
+            self.env,
+            [
+                {
+                    "subject": "From the joint mailbox",
+                    "date": NOW + timedelta(hours=1),
+                    "direction": "incoming",
+                    "contact": self.ada,
+                    "email": "home@client.example",
+                    "profiles": [self.family],
+                }
+            ],
+        )
+        newest = self.timeline()["entries"][0]
+        self.assertEqual(newest["subject"], "From the joint mailbox")
+        self.assertEqual([c["name"] for c in newest["contacts"]], ["Ada Client", "Ben Client"])
+        ben_only = self.all_pages({"contact_id": self.ben.id})[0]
+        self.assertIn("From the joint mailbox", self.subjects(ben_only))
