@@ -5,8 +5,10 @@ import { animationFrame } from "@odoo/hoot-mock";
 import {
     contains,
     mockService,
+    mountView,
     mountWithCleanup,
     onRpc,
+    serverState,
 } from "@web/../tests/web_test_helpers";
 
 import { groupByMonth, ProfileTimeline } from "@trail_email_integration/timeline/timeline";
@@ -297,4 +299,22 @@ test("a record not saved yet asks to be saved", async () => {
     await mountTimeline(false);
     expect(calls).toEqual([]);
     expect(".o_trail_timeline_empty").toHaveText("Save the record to see its timeline.");
+});
+
+test("the trail_timeline view widget shows the record's timeline in its form", async () => {
+    const profileId = serverState.partnerId;
+    const calls = serveTimeline([
+        { entries: [mail(1, "2026-11-20 10:00:00")], cursor: false, contacts: CONTACTS },
+    ]);
+    await mountView({
+        type: "form",
+        resModel: "res.partner",
+        resId: profileId,
+        // Not the default id, which the mail test models already use for their partner form.
+        viewId: 7001,
+        arch: `<form><sheet><widget name="trail_timeline"/></sheet></form>`,
+    });
+    expect(".o_form_view .o_trail_timeline").toHaveCount(1);
+    expect(".o_form_view .o_trail_timeline .o_trail_timeline_mail").toHaveCount(1);
+    expect(calls.map((call) => call.ids)).toEqual([[profileId]]);
 });
