@@ -1,7 +1,6 @@
 """Builders for the timeline's tests: captured mail filed into a profile, made in batches."""
 
 import base64
-from datetime import datetime, timedelta
 
 OWNER = "adviser@firm.example"
 
@@ -91,6 +90,3 @@ def bulk_insert_mails(env, profile, email, count, newest):
     )
     env.invalidate_all()
 
-
-def hours_ago(now, hours):
-    return (now or datetime.now()).replace(microsecond=0) - timedelta(hours=hours)
