@@ -89,4 +89,3 @@ def bulk_insert_mails(env, profile, email, count, newest):
         {"newest": newest, "count": count, "profile": profile.id, "email": email, "owner": OWNER},
     )
     env.invalidate_all()
-
