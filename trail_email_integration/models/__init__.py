@@ -3,6 +3,7 @@
 from . import (
     mail_mail,
     res_partner,
+    res_partner_timeline,
     res_users,
     trail_email_address,
     trail_filing,

@@ -2,6 +2,7 @@ from . import (
     test_capture,
     test_capture_corpus,
     test_google,
+    test_hoot,
     test_install,
     test_mailbox_status,
     test_mailbox_status_tour,
@@ -11,4 +12,6 @@ from . import (
     test_profile_tour,
     test_profiles,
     test_send,
+    test_timeline,
+    test_timeline_tour,
 )

@@ -1,0 +1,213 @@
+from datetime import datetime, timedelta
+
+from odoo.exceptions import UserError
+from odoo.tests import new_test_user, tagged
+
+from .common import ProfilesCase
+from .timeline_common import bulk_insert_mails, make_timeline_mails
+
+NOW = datetime(2026, 11, 20, 12, 0, 0)
+
+
+@tagged("post_install", "-at_install")
+class TestTimeline(ProfilesCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ada = cls.make_contact("Ada Client", "ada@example.com")
+        cls.ben = cls.make_contact("Ben Client", "ben@example.com")
+        cls.family = cls.make_profile(
+            "Client Family", [(cls.ada, "participant"), (cls.ben, "participant")]
+        )
+        specs = []
+        for hour in range(30):
+            ada = hour % 3 != 0
+            specs.append(
+                {
+                    "subject": f"Email {hour}",
+                    # Pairs of emails share a date, so paging must break ties by id.
+                    "date": NOW - timedelta(hours=hour - hour % 2),
+                    "direction": "incoming" if hour % 2 else "outgoing",
+                    "contact": cls.ada if ada else cls.ben,
+                    "email": "ada@example.com" if ada else "ben@example.com",
+                    "snippet": "pension review" if hour == 7 else "hello",
+                    "others": [("Acc Ountant", "acc@numbers.example")] if hour == 4 else [],
+                    "attachments": ["statement.pdf"] if hour % 10 == 5 else [],
+                    "profiles": [cls.family],
+                }
+            )
+        cls.mails = make_timeline_mails(cls.env, specs)
+        cls.other_profile = cls.make_profile("Someone Else")
+        make_timeline_mails(
+            cls.env,
+            [
+                {
+                    "subject": "Not this profile",
+                    "date": NOW,
+                    "direction": "incoming",
+                    "contact": cls.ada,
+                    "email": "stranger@example.com",
+                    "profiles": [cls.other_profile],
+                }
+            ],
+        )
+
+    def timeline(self, filters=None, cursor=None, limit=40, record=None):
+        return (record or self.family).trail_timeline(filters, cursor=cursor, limit=limit)
+
+    def all_pages(self, filters=None, limit=7, record=None):
+        entries, cursor, pages = [], None, 0
+        while True:
+            page = self.timeline(filters, cursor, limit, record)
+            entries += page["entries"]
+            pages += 1
+            cursor = page["cursor"]
+            if not cursor:
+                return entries, pages
+
+    def subjects(self, entries):
+        return [entry.get("subject") for entry in entries]
+
+    def test_newest_first_and_paged_without_gaps_or_repeats(self):
+        expected = self.mails.sorted(lambda m: (m.date, m.id), reverse=True)
+        entries, pages = self.all_pages(limit=7)
+        self.assertEqual([e["id"] for e in entries], expected.ids)
+        self.assertEqual(pages, 5)
+        self.assertNotIn("Not this profile", self.subjects(entries))
+
+    def test_entry_shows_direction_contact_others_and_attachments(self):
+        entries = {e["subject"]: e for e in self.timeline()["entries"]}
+        sent = entries["Email 4"]
+        self.assertEqual(sent["direction"], "outgoing")
+        self.assertEqual(sent["contacts"], [{"id": self.ada.id, "name": "Ada Client"}])
+        self.assertEqual(
+            [o["email"] for o in sent["others"]], ["adviser@firm.example", "acc@numbers.example"]
+        )
+        received = entries["Email 5"]
+        self.assertEqual(received["direction"], "incoming")
+        self.assertEqual([a["name"] for a in received["attachments"]], ["statement.pdf"])
+        attachment = self.env["ir.attachment"].browse(received["attachments"][0]["id"])
+        self.assertEqual(attachment.raw, b"%PDF-1.4 timeline test")
+        self.assertEqual(entries["Email 3"]["contacts"][0]["name"], "Ben Client")
+
+    def test_filters(self):
+        def subjects(**filters):
+            return set(self.subjects(self.all_pages(filters)[0]))
+
+        received = subjects(direction="incoming")
+        self.assertEqual(received, {f"Email {h}" for h in range(30) if h % 2})
+        self.assertEqual(subjects(with_attachments=True), {"Email 5", "Email 15", "Email 25"})
+        self.assertEqual(
+            subjects(contact_id=self.ben.id), {f"Email {h}" for h in range(30) if h % 3 == 0}
+        )
+        self.assertEqual(subjects(search="pension"), {"Email 7"})
+        self.assertEqual(subjects(search="numbers.example"), {"Email 4"})
+        day = (NOW - timedelta(days=1)).date().isoformat()
+        self.assertEqual(
+            subjects(date_from=day, date_to=day),
+            {m.subject for m in self.mails if m.date.date().isoformat() == day},
+        )
+        self.assertEqual(
+            subjects(direction="outgoing", with_attachments=True, contact_id=self.ada.id), set()
+        )
+
+    def test_bad_date_is_a_clear_error(self):
+        with self.assertRaisesRegex(UserError, "not a valid date"):
+            self.timeline({"date_from": "20/11/2026"})
+        with self.assertRaisesRegex(UserError, "needs a contact"):
+            self.timeline({"contact_id": "Ada"})
+
+    def test_contacts_are_the_filter_choices(self):
+        contacts = self.timeline()["contacts"]
+        self.assertEqual(
+            contacts,
+            [{"id": self.ada.id, "name": "Ada Client"}, {"id": self.ben.id, "name": "Ben Client"}],
+        )
+
+    def test_notes_and_activities_interleave_behind_the_switch(self):
+        note = self.family.message_post(
+            body="Called Ada about the pension",
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        note.date = NOW - timedelta(hours=5, minutes=30)
+        activity = self.family.activity_schedule(
+            "mail.mail_activity_data_todo",
+            date_deadline=(NOW + timedelta(days=3)).date(),
+            summary="Send the annual review",
+        )
+        self.assertEqual({e["kind"] for e in self.all_pages()[0]}, {"mail"})
+
+        entries, _pages = self.all_pages({"activities": True}, limit=4)
+        kinds = [(e["kind"], e["id"]) for e in entries]
+        self.assertEqual(len(kinds), len(set(kinds)))
+        self.assertEqual(kinds[0], ("activity", activity.id))
+        note_at = kinds.index(("note", note.id))
+        self.assertEqual(entries[note_at - 1]["date"], "2026-11-20 08:00:00")
+        self.assertEqual(entries[note_at + 1]["date"], "2026-11-20 06:00:00")
+        self.assertEqual(entries[note_at]["text"], "Called Ada about the pension")
+        self.assertEqual(entries[0]["summary"], "Send the annual review")
+
+        # Mail-only filters leave the chatter out.
+        filtered = self.all_pages({"activities": True, "direction": "incoming"})[0]
+        self.assertEqual({e["kind"] for e in filtered}, {"mail"})
+
+    def test_contact_timeline_lists_the_contacts_mail(self):
+        entries = self.all_pages(record=self.ben)[0]
+        self.assertEqual(
+            set(self.subjects(entries)), {f"Email {h}" for h in range(30) if h % 3 == 0}
+        )
+
+    def test_reads_as_the_user(self):
+        user = new_test_user(
+            self.env, "timeline_user", groups="base.group_user", email="tl.user@firm.example"
+        )
+        page = self.family.with_user(user).trail_timeline({})
+        self.assertEqual(len(page["entries"]), 30)
+
+    def test_query_count_does_not_grow_with_the_mail(self):
+        def count():
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            page = self.family.trail_timeline({"activities": True}, cursor=cursor, limit=20)
+            return self.env.cr.sql_log_count - before, page
+
+        cursor = None
+        self.family.trail_timeline({"activities": True}, limit=20)  # warm the caches
+        small, page = count()
+        self.assertEqual(len(page["entries"]), 20)
+
+        bulk_insert_mails(self.env, self.family, "ada@example.com", 10000, NOW - timedelta(days=2))
+        large, page = count()
+        self.assertEqual(len(page["entries"]), 20)
+        self.assertEqual(large, small)
+
+        # Deep in the ten thousand (where no mail has attachments, so one query fewer).
+        cursor = {"mail": ["2026-01-01 00:00:00", 10**9]}
+        deep, page = count()
+        self.assertEqual(len(page["entries"]), 20)
+        self.assertTrue(page["entries"][0]["subject"].startswith("Bulk email"))
+        self.assertLessEqual(deep, small)
+        self.assertLessEqual(small, 15)
+
+    def test_shared_address_names_both_contacts(self):
+        self.Address.create({"partner_id": self.ada.id, "email": "home@client.example"})
+        self.Address.create({"partner_id": self.ben.id, "email": "home@client.example"})
+        make_timeline_mails(
+            self.env,
+            [
+                {
+                    "subject": "From the joint mailbox",
+                    "date": NOW + timedelta(hours=1),
+                    "direction": "incoming",
+                    "contact": self.ada,
+                    "email": "home@client.example",
+                    "profiles": [self.family],
+                }
+            ],
+        )
+        newest = self.timeline()["entries"][0]
+        self.assertEqual(newest["subject"], "From the joint mailbox")
+        self.assertEqual([c["name"] for c in newest["contacts"]], ["Ada Client", "Ben Client"])
+        ben_only = self.all_pages({"contact_id": self.ben.id})[0]
+        self.assertIn("From the joint mailbox", self.subjects(ben_only))
