@@ -29,6 +29,9 @@
         "views/trail_mailbox_send_views.xml",
         "wizard/mail_compose_message_views.xml",
         "views/oauth_templates.xml",
+        "security/trail_rules.xml",
+        "views/res_config_settings_views.xml",
+        "views/trail_capture_block_views.xml",
         "views/menus.xml",
     ],
     "assets": {

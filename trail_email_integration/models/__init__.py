@@ -14,4 +14,7 @@ from . import (
     trail_mailbox_send,
     trail_mailbox_sync,
     trail_profile_member,
+    res_config_settings,
+    trail_capture_policy,
+    trail_mail_security,
 )

@@ -1,0 +1,166 @@
+"""Who may see what of captured mail, beyond the record rules.
+
+What it is
+    The record rules (``security/trail_rules.xml``) decide which emails a user reaches at all:
+    their own mailboxes' mail, and mail filed into profiles. This module decides how much of a
+    reachable email a user other than its owner sees, following the *Shared with colleagues*
+    level of the mailboxes it was captured from, and guards the files of captured mail.
+
+How it works
+    - ``trail.mailbox.share_level``: ``full`` (everything), ``subject`` (subject and metadata:
+      no body, headers, attachments or original) or ``metadata`` (not even the subject). An
+      email seen in several mailboxes follows the most open of them, since each owner shares
+      their copy. The owner of any of its mailboxes, and holders of *See everyone's unfiled
+      mail*, always see everything.
+    - :meth:`TrailMail._trail_hidden_fields` names the fields hidden from the current user;
+      ``read`` (and so ``search_read``, ``web_read``) returns them empty, the display name
+      says the email is restricted, and an export that asks for them is refused.
+    - ``ir.attachment._check_access``: a file of a captured email (an attachment or the
+      original) is readable only by who may read the email and see its content, and nobody
+      but the engine changes or deletes it. ``/web/content``, ``/web/image``, JSON-RPC reads
+      and exports all go through that check.
+
+Caveats
+    Searching and grouping on a hidden field is not blocked: a user may learn that an email
+    restricted to metadata matches a subject they guessed, though never read the subject.
+"""
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+SHARE_LEVELS = [
+    ("full", "Everything"),
+    ("subject", "Subject and metadata"),
+    ("metadata", "Metadata only"),
+]
+SHARE_RANK = {"metadata": 0, "subject": 1, "full": 2}
+CONTENT_FIELDS = frozenset(
+    {
+        "body_text",
+        "body_html",
+        "body_html_view",
+        "snippet",
+        "headers_text",
+        "parse_notes",
+        "attachment_ids",
+        "original_id",
+    }
+)
+SUBJECT_FIELDS = frozenset({"subject", "display_name"})
+GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
+
+
+class TrailMailbox(models.Model):
+    _inherit = "trail.mailbox"
+
+    share_level = fields.Selection(
+        SHARE_LEVELS,
+        string="Shared with colleagues",
+        default="full",
+        required=True,
+        help="What colleagues see of this mailbox's mail once it is filed into a profile: "
+        "everything, the subject and metadata only, or the metadata only (date, parties, "
+        "profiles). Unfiled mail is never shown to them.",
+    )
+
+    @api.model
+    def _oauth_check_state(self, scope, state):
+        mailbox = super()._oauth_check_state(scope, state)
+        # The signature ties the state to a user; the mailbox must be theirs too.
+        if mailbox:
+            owner = mailbox.sudo().user_id
+            if owner and owner != self.env.user and not self.env.is_admin():
+                raise AccessError(self.env._("This mailbox belongs to another user."))
+        return mailbox
+
+
+class TrailMail(models.Model):
+    _inherit = "trail.mail"
+
+    def _trail_hidden_fields(self):
+        """``{mail id: fields hidden from the current user}``; emails shown whole are absent."""
+        if self.env.su or self.env.user.has_group(GROUP_ALL_MAIL):
+            return {}
+        hidden = {}
+        for mail in self.sudo():
+            mailboxes = mail.location_ids.mailbox_id.with_context(active_test=False)
+            if not mailboxes or self.env.user in mailboxes.user_id:
+                continue
+            rank = max(SHARE_RANK.get(m.share_level, 2) for m in mailboxes)
+            if rank == SHARE_RANK["full"]:
+                continue
+            hidden[mail.id] = CONTENT_FIELDS | (SUBJECT_FIELDS if rank == 0 else frozenset())
+        return hidden
+
+    def _read_format(self, fnames, load="_classic_read"):
+        result = super()._read_format(fnames, load=load)
+        hidden = self._trail_hidden_fields() if self else {}
+        if not hidden:
+            return result
+        for values in result:
+            for fname in hidden.get(values.get("id"), ()):
+                if fname in values:
+                    values[fname] = self._trail_hidden_value(fname)
+        return result
+
+    def _trail_hidden_value(self, fname):
+        if fname == "display_name":
+            return self.env._("Restricted email")
+        if self._fields[fname].type in ("one2many", "many2many"):
+            return []
+        return False
+
+    @api.depends("subject")
+    @api.depends_context("uid")
+    def _compute_display_name(self):
+        hidden = self._trail_hidden_fields()
+        for mail in self:
+            if "subject" in hidden.get(mail.id, ()):
+                mail.display_name = self.env._("Restricted email")
+            else:
+                mail.display_name = mail.subject or self.env._("(no subject)")
+
+    def export_data(self, fields_to_export):
+        hidden = self._trail_hidden_fields()
+        asked = {path.split("/")[0] for path in fields_to_export}
+        if any(asked & names for names in hidden.values()):
+            raise AccessError(
+                self.env._(
+                    "Some of these emails are shared with you without their content; "
+                    "export them without the subject, body, headers and files."
+                )
+            )
+        return super().export_data(fields_to_export)
+
+
+class IrAttachment(models.Model):
+    _inherit = "ir.attachment"
+
+    def _check_access(self, operation):
+        result = super()._check_access(operation)
+        if self.env.su or not self._ids:
+            return result
+        already = result[0] if result else self.browse()
+        forbidden = self._trail_forbidden(operation) - already
+        if not forbidden:
+            return result
+
+        def make_error():
+            return AccessError(self.env._("You may not access the files of this captured email."))
+
+        if result:
+            return already | forbidden, make_error
+        return forbidden, make_error
+
+    def _trail_forbidden(self, operation):
+        """The attachments of captured mail in ``self`` that ``operation`` may not touch."""
+        files = self.sudo().filtered(lambda a: a.res_model == "trail.mail" and a.res_id)
+        if not files:
+            return self.browse()
+        if operation != "read":
+            return self.browse(files.ids)
+        mails = self.env["trail.mail"].browse(set(files.mapped("res_id"))).exists()
+        readable = mails._filtered_access("read")
+        hidden = readable._trail_hidden_fields()
+        allowed = {m.id for m in readable if "attachment_ids" not in hidden.get(m.id, ())}
+        return self.browse([a.id for a in files if a.res_id not in allowed])
