@@ -2,19 +2,19 @@
 
 from . import (
     mail_mail,
+    res_config_settings,
     res_partner,
     res_users,
+    trail_capture_policy,
     trail_email_address,
     trail_filing,
     trail_mail,
     trail_mail_parts,
+    trail_mail_security,
     trail_mailbox,
     trail_mailbox_google,
     trail_mailbox_microsoft,
     trail_mailbox_send,
     trail_mailbox_sync,
     trail_profile_member,
-    res_config_settings,
-    trail_capture_policy,
-    trail_mail_security,
 )
