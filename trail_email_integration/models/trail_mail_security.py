@@ -18,7 +18,7 @@ How it works
     - ``ir.attachment._check_access``: a file of a captured email (an attachment or the
       original) is readable only by who may read the email and see its content, and nobody
       but the engine changes or deletes it. ``/web/content``, ``/web/image``, JSON-RPC reads
-      and exports all go through that check.
+      and exports all go through that check, and such files are not found by searches.
 
 Caveats
     Searching and grouping on a hidden field is not blocked: a user may learn that an email
@@ -47,6 +47,16 @@ CONTENT_FIELDS = frozenset(
     }
 )
 SUBJECT_FIELDS = frozenset({"subject", "display_name"})
+# Provider grants on the mailbox: administrators only, never copied, never exported.
+TOKEN_FIELDS = frozenset(
+    {
+        "google_refresh_token",
+        "google_access_token",
+        "google_token_expiry",
+        "microsoft_token_cache",
+        "microsoft_auth_flow",
+    }
+)
 GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
 
 
@@ -62,6 +72,12 @@ class TrailMailbox(models.Model):
         "everything, the subject and metadata only, or the metadata only (date, parties, "
         "profiles). Unfiled mail is never shown to them.",
     )
+
+    def export_data(self, fields_to_export):
+        asked = {path.split("/")[0] for path in fields_to_export}
+        if asked & TOKEN_FIELDS:
+            raise AccessError(self.env._("Mailbox tokens are never exported."))
+        return super().export_data(fields_to_export)
 
     @api.model
     def _oauth_check_state(self, scope, state):
@@ -151,6 +167,18 @@ class IrAttachment(models.Model):
         if result:
             return already | forbidden, make_error
         return forbidden, make_error
+
+    def _search(self, domain, offset=0, limit=None, order=None):
+        # Reads of stored fields are checked by searching: files of mail the user may not
+        # read in full must not be found, so they cannot be read either.
+        query = super()._search(domain, offset, limit, order)
+        if self.env.is_superuser():
+            return query
+        found = self.browse(query)
+        forbidden = found._trail_forbidden("read")
+        if not forbidden:
+            return query
+        return (found - forbidden)._as_query(order)
 
     def _trail_forbidden(self, operation):
         """The attachments of captured mail in ``self`` that ``operation`` may not touch."""

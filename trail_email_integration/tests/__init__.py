@@ -6,5 +6,6 @@ from . import (
     test_microsoft,
     test_profile_tour,
     test_profiles,
+    test_security,
     test_send,
 )
