@@ -263,7 +263,7 @@ class TestMailAccessHttp(AccessFixture, HttpCase):
             [[("key", "like", "trail_email_integration.")]],
             {"fields": ["value"]},
         )
-        self.assert_denied("res.config.settings", "web_read", [[]], {"specification": {}})
+        self.assert_denied("res.config.settings", "search_read", [[]], {"fields": ["id"]})
 
     def test_owner_downloads_their_own_files(self):
         self.authenticate("ada", "ada")
