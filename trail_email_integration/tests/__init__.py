@@ -1,6 +1,7 @@
 from . import (
     test_capture,
     test_capture_corpus,
+    test_capture_policy,
     test_google,
     test_install,
     test_microsoft,
