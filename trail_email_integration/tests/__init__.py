@@ -3,6 +3,7 @@ from . import (
     test_capture_corpus,
     test_capture_policy,
     test_google,
+    test_hostile_html,
     test_install,
     test_microsoft,
     test_profile_tour,
