@@ -3,7 +3,9 @@
 What it is
     Two checks the sync engine runs on a message's headers, after fetching it and before
     writing anything: the never-capture lists (addresses and whole domains) and the
-    internal-mail switch (mail where every party is a colleague).
+    internal-mail switch (mail where every party is a colleague, that is, an internal user of
+    the company other than the mailbox's owner; mail among the owner's own addresses, a note
+    to self, is not internal).
 
 How it works
     ``header_addresses`` reads the From, Sender, Reply-To, To, Cc and Bcc headers of the raw
@@ -115,7 +117,8 @@ def decide(raw, policy):
     pattern = blocked_by(addresses, policy.patterns, policy.own_addresses)
     if pattern:
         return Verdict(REASON_NEVER_CAPTURE, pattern, addresses)
-    colleagues = policy.colleague_addresses | policy.own_addresses
-    if not policy.capture_internal and is_internal(addresses, colleagues):
+    # The owner is not their own colleague: a note to self is not internal mail.
+    others = addresses - policy.own_addresses
+    if not policy.capture_internal and is_internal(others, policy.colleague_addresses):
         return Verdict(REASON_INTERNAL, "", addresses)
     return Verdict("", "", addresses)

@@ -19,6 +19,9 @@ How it works
       original) is readable only by who may read the email and see its content, and nobody
       but the engine changes or deletes it. ``/web/content``, ``/web/image``, JSON-RPC reads
       and exports all go through that check, and such files are not found by searches.
+    - ``ir.binary``: files of captured mail are sent as downloads with their own content
+      type and a ``default-src 'none'`` policy, so an HTML or SVG file from a sender never
+      runs on Odoo's origin; only plain raster images (pictures in the body) show inline.
 
 Caveats
     Searching and grouping on a hidden field is not blocked: a user may learn that an email
@@ -27,6 +30,7 @@ Caveats
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.http import Stream
 
 SHARE_LEVELS = [
     ("full", "Everything"),
@@ -57,6 +61,9 @@ TOKEN_FIELDS = frozenset(
         "microsoft_auth_flow",
     }
 )
+# Files of captured mail a browser may show inline: plain raster images (cid: pictures in the
+# body). Everything else is served as a download.
+INLINE_MIMETYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
 
 
@@ -192,3 +199,26 @@ class IrAttachment(models.Model):
         hidden = readable._trail_hidden_fields()
         allowed = {m.id for m in readable if "attachment_ids" not in hidden.get(m.id, ())}
         return self.browse([a.id for a in files if a.res_id not in allowed])
+
+
+class DownloadStream(Stream):
+    """A stream a browser must save, never render; it may not load anything either."""
+
+    def get_response(self, as_attachment=None, immutable=None, **send_file_kwargs):
+        send_file_kwargs["content_security_policy"] = "default-src 'none'"
+        return super().get_response(as_attachment=True, immutable=immutable, **send_file_kwargs)
+
+
+class IrBinary(models.AbstractModel):
+    _inherit = "ir.binary"
+
+    def _get_stream_from(self, record, field_name="raw", *args, **kwargs):
+        stream = super()._get_stream_from(record, field_name, *args, **kwargs)
+        if (
+            record._name == "ir.attachment"
+            and record.sudo().res_model == "trail.mail"
+            and stream.type != "url"
+            and (stream.mimetype or "").split(";")[0] not in INLINE_MIMETYPES
+        ):
+            return DownloadStream(**stream.__dict__)
+        return stream

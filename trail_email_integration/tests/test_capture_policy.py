@@ -57,6 +57,13 @@ class TestCapturePolicy(CaptureCase):
         own_domain = CapturePolicy(patterns=("@firm.example",), own_addresses=frozenset({OWNER}))
         self.assertFalse(decide(make_raw("y", to=OWNER), own_domain))
         self.assertFalse(decide(b"\xff\xfe not a message", own_domain))
+        colleagues = CapturePolicy(
+            own_addresses=frozenset({OWNER}),
+            colleague_addresses=frozenset({OWNER, "colleague@firm.example"}),
+        )
+        self.assertEqual(decide(make_raw("z", sender="colleague@firm.example"), colleagues).reason,
+                         "internal")  # fmt: skip
+        self.assertFalse(decide(make_raw("note to self", sender=OWNER), colleagues))
 
     def test_domain_blocked_mail_is_never_stored(self):
         self.Block.create({"pattern": "clinic.example", "note": "Medical"})

@@ -277,6 +277,29 @@ class TestMailAccessHttp(AccessFixture, HttpCase):
         self.assertEqual(response.headers["Content-Type"], "message/rfc822")
         self.assertIn(b"Unfiled private body", response.content)
 
+    def test_active_files_are_downloads_that_cannot_run(self):
+        page = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": "invoice.html",
+                    "raw": b"<script>alert(document.cookie)</script>",
+                    "mimetype": "text/html",
+                    "res_model": "trail.mail",
+                    "res_id": self.unfiled.id,
+                }
+            )
+        )
+        self.assertEqual(page.mimetype, "text/html")
+        self.authenticate("ada", "ada")
+        response = self.url_open(f"/web/content/{page.id}")
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.headers["Content-Type"].startswith("text/html"))
+        self.assertTrue(response.headers["Content-Disposition"].startswith("attachment"))
+        self.assertEqual(response.headers["Content-Security-Policy"], "default-src 'none'")
+        self.assertEqual(response.headers["X-Content-Type-Options"], "nosniff")
+
     def test_portal_user_over_json_rpc_and_web_content(self):
         self.authenticate("portal_pat", "portal_pat")
         self.assert_denied("trail.mail", "search_read", [[]], {"fields": ["subject"]})
