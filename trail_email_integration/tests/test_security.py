@@ -140,6 +140,29 @@ class TestMailAccess(AccessFixture, TransactionCase):
             with self.assertRaises(AccessError):
                 self.filed.attachment_ids.with_user(user).write({"raw": b"changed"})
 
+    def test_mail_follows_the_company_of_its_mailbox(self):
+        other = self.env["res.company"].create({"name": "Other Firm"})
+        self.mailbox.company_id = other
+        self.ada.write({"company_ids": [(4, other.id)]})
+        # Bob is not in the other company: the filed mail is out of his reach too.
+        self.assertFalse(self.as_user(self.bob).search([]) & (self.filed | self.unfiled))
+        with self.assertRaises(AccessError):
+            self.filed.with_user(self.bob).read(["subject"])
+        # Ada sees it only while the other company is among her selected companies.
+        main_only = {"allowed_company_ids": [self.ada.company_id.id]}
+        Mail = self.as_user(self.ada).with_context(**main_only)
+        self.assertFalse(Mail.search([]) & self.filed)
+        self.assertFalse(
+            self.as_user(self.ada, "trail.mailbox").with_context(**main_only).search([])
+        )
+        both = Mail.with_context(allowed_company_ids=[self.ada.company_id.id, other.id])
+        self.assertIn(self.filed, both.search([]))
+
+    def test_owner_keeps_seeing_the_mail_of_an_archived_mailbox(self):
+        self.mailbox.active = False
+        self.assertIn(self.unfiled, self.as_user(self.ada).search([]))
+        self.assertNotIn(self.unfiled, self.as_user(self.bob).search([]))
+
     def test_mailboxes_are_private_to_their_owner(self):
         self.assertFalse(self.as_user(self.bob, "trail.mailbox").search([]))
         with self.assertRaises(AccessError):
