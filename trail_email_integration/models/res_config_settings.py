@@ -142,11 +142,12 @@ class ResConfigSettings(models.TransientModel):
                 raise ValidationError(self.env._("The history to import cannot be negative."))
 
     def set_values(self):
-        super().set_values()
+        result = super().set_values()
         cron = self.env.ref("trail_email_integration.cron_scan", raise_if_not_found=False)
         minutes = self.trail_scan_interval_minutes
         if cron and minutes and (cron.interval_number, cron.interval_type) != (minutes, "minutes"):
             cron.sudo().write({"interval_number": minutes, "interval_type": "minutes"})
+        return result
 
     def _trail_clear_secret(self, name):
         self.env["ir.config_parameter"].sudo().set_param(SECRETS[name], False)

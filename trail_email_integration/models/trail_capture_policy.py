@@ -52,7 +52,6 @@ class TrailCaptureBlock(models.Model):
     )
     user_id = fields.Many2one(
         "res.users",
-        string="User",
         index=True,
         ondelete="cascade",
         help="Empty: the whole company's list. Set: only this user's mailboxes.",
