@@ -58,6 +58,7 @@ class ResConfigSettings(models.TransientModel):
         inverse="_inverse_trail_secrets",
     )
     trail_google_client_secret_hint = fields.Char(compute="_compute_trail_secrets")
+    trail_google_client_secret_set = fields.Boolean(compute="_compute_trail_secrets")
 
     # Microsoft
     trail_microsoft_tenant = fields.Char(
@@ -75,6 +76,7 @@ class ResConfigSettings(models.TransientModel):
         inverse="_inverse_trail_secrets",
     )
     trail_microsoft_client_secret_hint = fields.Char(compute="_compute_trail_secrets")
+    trail_microsoft_client_secret_set = fields.Boolean(compute="_compute_trail_secrets")
     trail_microsoft_certificate_thumbprint = fields.Char(
         string="Certificate thumbprint",
         config_parameter=PREFIX + "microsoft_certificate_thumbprint",
@@ -87,6 +89,7 @@ class ResConfigSettings(models.TransientModel):
         help="PEM private key of that certificate; used instead of the client secret.",
     )
     trail_microsoft_certificate_key_hint = fields.Char(compute="_compute_trail_secrets")
+    trail_microsoft_certificate_key_set = fields.Boolean(compute="_compute_trail_secrets")
 
     # Sync
     trail_scan_interval_minutes = fields.Integer(
@@ -117,10 +120,12 @@ class ResConfigSettings(models.TransientModel):
         params = self.env["ir.config_parameter"].sudo()
         for settings in self:
             for name, param in SECRETS.items():
+                value = params.get_param(param)
                 settings[name] = False
+                settings[name + "_set"] = bool(value)
                 settings[name + "_hint"] = secret_hint(
                     self.env,
-                    params.get_param(param),
+                    value,
                     show_tail=name != "trail_microsoft_certificate_key",
                 )
 

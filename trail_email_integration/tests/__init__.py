@@ -10,4 +10,5 @@ from . import (
     test_profiles,
     test_security,
     test_send,
+    test_settings_tour,
 )
