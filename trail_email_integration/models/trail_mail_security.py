@@ -156,6 +156,20 @@ class TrailMail(models.Model):
         return super().export_data(fields_to_export)
 
 
+class TrailMailAssignment(models.Model):
+    _inherit = "trail.mail.assignment"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Filing by hand changes the email, so it needs the right to change it as it is now:
+        # filing someone's unfiled mail would otherwise be a way to read it, and the rule on
+        # the new record cannot tell, since unfiling takes the email out of the user's reach.
+        if not self.env.su:
+            mail_ids = {values.get("mail_id") for values in vals_list} - {None, False}
+            self.env["trail.mail"].browse(mail_ids).check_access("write")
+        return super().create(vals_list)
+
+
 class IrAttachment(models.Model):
     _inherit = "ir.attachment"
 

@@ -5,6 +5,7 @@ Checked through the ORM and through HTTP as the web client does it (JSON-RPC ``c
 """
 
 import json
+import logging
 from urllib.parse import urlencode
 
 from odoo.exceptions import AccessError, ValidationError
@@ -12,6 +13,7 @@ from odoo.tests import HttpCase, TransactionCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
+from .google_common import GoogleCase
 from .security_common import PDF, AccessFixture
 
 MAIL_FIELDS = ["subject", "body_text", "body_html", "email_from", "attachment_ids", "original_id"]
@@ -132,6 +134,20 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.unfiled.invalidate_recordset()
         self.assertEqual(self.unfiled.filing_state, "filed")
         self.assertIn(self.unfiled, self.as_user(self.bob).search([]))
+
+    def test_filing_by_hand_cannot_reach_someone_elses_unfiled_mail(self):
+        Assignment = self.as_user(self.bob, "trail.mail.assignment")
+        values = {"mail_id": self.unfiled.id, "profile_id": self.profile.id, "action": "assign"}
+        with self.assertRaises(AccessError):
+            Assignment.create(values)
+        with self.assertRaises(AccessError):
+            self.unfiled.with_user(self.bob).action_assign_profile(self.profile.ids)
+        self.assertEqual(self.unfiled.filing_state, "unfiled")
+        # The owner files it; then Bob may take it out of the profile again.
+        self.unfiled.with_user(self.ada).action_assign_profile(self.profile.ids)
+        self.assertEqual(self.unfiled.filing_state, "filed")
+        self.unfiled.with_user(self.bob).action_unassign_profile(self.profile.ids)
+        self.assertEqual(self.unfiled.filing_state, "unfiled")
 
     def test_nobody_but_the_engine_changes_or_deletes_the_files(self):
         for user in (self.ada, self.bob):
@@ -352,3 +368,28 @@ class TestMailAccessHttp(AccessFixture, HttpCase):
             self.assertIn(message, response.content)
         self.mailbox.invalidate_recordset()
         self.assertEqual(self.mailbox.sudo().google_refresh_token, "1//ada-refresh-token")
+
+
+@tagged("post_install", "-at_install")
+class TestTokensAreNotLogged(GoogleCase):
+    def test_no_token_in_the_log_through_sync_refresh_and_revocation(self):
+        self.emulator.add_message(
+            "ada.adviser@firm.example",
+            b"From: c@example.com\r\nTo: ada.adviser@firm.example\r\nSubject: s\r\n\r\nbody",
+            ("INBOX",),
+        )
+        mailbox = self.connected_mailbox()
+        refresh = mailbox.google_refresh_token
+        with self.assertLogs("odoo.addons.trail_email_integration", level="DEBUG") as logs:
+            logging.getLogger("odoo.addons.trail_email_integration").debug("start")
+            self.run_backfill(mailbox)
+            self.emulator.expire_tokens()
+            self.run_scan(mailbox)
+            self.emulator.revoke(refresh)
+            self.emulator.expire_tokens()
+            self.run_scan(mailbox)
+        self.assertEqual(mailbox.state, "needs_reconnect")
+        secrets = {refresh, mailbox.google_access_token, "trail-test-secret"} - {False, None}
+        for line in logs.output:
+            for secret in secrets:
+                self.assertNotIn(secret, line)
