@@ -50,6 +50,7 @@ CONTENT_FIELDS = frozenset(
         "original_id",
     }
 )
+USER_WRITABLE_FIELDS = frozenset({"profile_ids", "show_remote_content", "ignored"})
 SUBJECT_FIELDS = frozenset({"subject", "display_name"})
 # Provider grants on the mailbox: administrators only, never copied, never exported.
 TOKEN_FIELDS = frozenset(
@@ -99,6 +100,26 @@ class TrailMailbox(models.Model):
 
 class TrailMail(models.Model):
     _inherit = "trail.mail"
+
+    def write(self, vals):
+        # What was captured is a record of what was sent: people file, ignore and allow remote
+        # images; only the engine writes the rest (a body written through RPC would be a way
+        # to plant HTML in a colleague's browser).
+        if self.env.su:
+            return super().write(vals)
+        if set(vals) - USER_WRITABLE_FIELDS:
+            raise AccessError(
+                self.env._(
+                    "Captured email cannot be changed, only filed: %s",
+                    ", ".join(sorted(set(vals) - USER_WRITABLE_FIELDS)),
+                )
+            )
+        if "profile_ids" in vals:
+            # Checked on the email as it is now; the filing that follows may take it out of
+            # the user's reach half-way, so it runs as the system (still recorded as theirs).
+            self.check_access("write")
+            return super(TrailMail, self.sudo()).write(vals)
+        return super().write(vals)
 
     def _trail_hidden_fields(self):
         """``{mail id: fields hidden from the current user}``; emails shown whole are absent."""

@@ -149,6 +149,18 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.unfiled.with_user(self.bob).action_unassign_profile(self.profile.ids)
         self.assertEqual(self.unfiled.filing_state, "unfiled")
 
+    def test_captured_content_cannot_be_rewritten(self):
+        planted = {"body_html": '<img src="x" onerror="alert(1)">'}
+        for user, mail in ((self.bob, self.filed), (self.ada, self.unfiled)):
+            for values in (planted, {"subject": "changed"}, {"email_from": "x@y.example"}):
+                with self.assertRaises(AccessError):
+                    mail.with_user(user).write(values)
+        self.filed.with_user(self.bob).write({"show_remote_content": True})
+        self.filed.with_user(self.bob).profile_ids = False
+        self.assertEqual(self.filed.filing_state, "unfiled")
+        self.assertEqual(self.filed.assignment_ids.sorted("id")[-1].user_id, self.bob)
+        self.assertNotIn("onerror", str(self.filed.body_html))
+
     def test_nobody_but_the_engine_changes_or_deletes_the_files(self):
         for user in (self.ada, self.bob):
             with self.assertRaises(AccessError):
