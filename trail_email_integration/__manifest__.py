@@ -32,6 +32,7 @@
         "security/trail_rules.xml",
         "views/res_config_settings_views.xml",
         "views/trail_capture_block_views.xml",
+        "views/trail_mail_security_views.xml",
         "views/menus.xml",
     ],
     "assets": {

@@ -15,10 +15,12 @@ How it works
     - :meth:`TrailMail._trail_hidden_fields` names the fields hidden from the current user;
       ``read`` (and so ``search_read``, ``web_read``) returns them empty, the display name
       says the email is restricted, and an export that asks for them is refused.
-    - ``ir.attachment._check_access``: a file of a captured email (an attachment or the
-      original) is readable only by who may read the email and see its content, and nobody
-      but the engine changes or deletes it. ``/web/content``, ``/web/image``, JSON-RPC reads
-      and exports all go through that check, and such files are not found by searches.
+    - Users only file, ignore and allow remote images (``USER_WRITABLE_FIELDS``); what was
+      captured is written by the engine alone.
+    - ``ir.attachment``: a file of a captured email (an attachment or the original) is found
+      and read only by who may read the email and see its content (``_search``, which reads
+      go through, and ``_check_access``), and nobody but the engine changes or deletes it.
+      ``/web/content``, ``/web/image``, JSON-RPC reads and exports all follow.
     - ``ir.binary``: files of captured mail are sent as downloads with their own content
       type and a ``default-src 'none'`` policy, so an HTML or SVG file from a sender never
       runs on Odoo's origin; only plain raster images (pictures in the body) show inline.
@@ -101,6 +103,18 @@ class TrailMailbox(models.Model):
 class TrailMail(models.Model):
     _inherit = "trail.mail"
 
+    content_hidden = fields.Boolean(
+        compute="_compute_content_hidden",
+        help="Shared with you without its content: its mailbox shares only the subject and "
+        "metadata, or only the metadata.",
+    )
+
+    @api.depends_context("uid")
+    def _compute_content_hidden(self):
+        hidden = self._trail_hidden_fields()
+        for mail in self:
+            mail.content_hidden = mail.id in hidden
+
     def write(self, vals):
         # What was captured is a record of what was sent: people file, ignore and allow remote
         # images; only the engine writes the rest (a body written through RPC would be a way
@@ -146,6 +160,24 @@ class TrailMail(models.Model):
                 if fname in values:
                     values[fname] = self._trail_hidden_value(fname)
         return result
+
+    def web_read(self, specification):
+        # The web client reads related records too (the files of an email): an email shared
+        # without its content is read without them, rather than failing on them.
+        hidden = self._trail_hidden_fields() if self else {}
+        if not hidden:
+            return super().web_read(specification)
+        by_id = {}
+        groups = {}
+        for mail in self:
+            groups.setdefault(hidden.get(mail.id, frozenset()), []).append(mail.id)
+        for names, ids in groups.items():
+            spec = {key: value for key, value in specification.items() if key not in names}
+            for values in super(TrailMail, self.browse(ids)).web_read(spec):
+                for fname in names & specification.keys():
+                    values[fname] = self._trail_hidden_value(fname)
+                by_id[values["id"]] = values
+        return [by_id[mail_id] for mail_id in self.ids]
 
     def _trail_hidden_value(self, fname):
         if fname == "display_name":

@@ -83,12 +83,41 @@ class TestMailAccess(AccessFixture, TransactionCase):
         for attachment in self.filed_files:
             with self.assertRaises(AccessError):
                 attachment.with_user(self.bob).read(["raw"])
+        self.assertTrue(mail.content_hidden)
+        self.assertFalse(self.filed.with_user(self.ada).content_hidden)
         with self.assertRaises(AccessError):
             mail.export_data(["subject", "body_text"])
         self.assertEqual(mail.export_data(["subject"])["datas"], [["Filed client question"]])
         # The owner still sees everything.
         own = self.filed.with_user(self.ada).read(["body_text"])[0]
         self.assertIn("Filed body text", own["body_text"])
+
+    def test_the_web_client_reads_a_shared_email_without_its_content(self):
+        self.mailbox.share_level = "subject"
+        spec = {
+            "subject": {},
+            "body_html_view": {},
+            "display_name": {},
+            "attachment_ids": {"fields": {"name": {}, "mimetype": {}}},
+            "original_id": {"fields": {"display_name": {}}},
+            "location_ids": {"fields": {"mailbox_id": {"fields": {"display_name": {}}}}},
+            "profile_ids": {"fields": {"display_name": {}}},
+        }
+        mails = (self.filed | self.unfiled).with_user(self.ada)
+        own = {values["id"]: values for values in mails.web_read(spec)}
+        self.assertEqual(len(own[self.filed.id]["attachment_ids"]), 1)
+        values = self.filed.with_user(self.bob).web_read(spec)[0]
+        self.assertEqual(values["subject"], "Filed client question")
+        self.assertEqual(values["attachment_ids"], [])
+        self.assertFalse(values["original_id"])
+        self.assertFalse(values["body_html_view"])
+        self.assertEqual(values["profile_ids"][0]["id"], self.profile.id)
+        self.assertEqual(
+            values["location_ids"][0]["mailbox_id"]["display_name"], self.mailbox.address
+        )
+        found = self.env["trail.mail"].with_user(self.bob).web_search_read([], spec)
+        self.assertEqual([row["id"] for row in found["records"]], self.filed.ids)
+        self.assertEqual(found["records"][0]["attachment_ids"], [])
 
     def test_share_level_metadata_hides_the_subject_too(self):
         self.mailbox.share_level = "metadata"
