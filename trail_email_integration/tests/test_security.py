@@ -388,6 +388,14 @@ class TestMailAccessHttp(AccessFixture, HttpCase):
         for attachment in self.unfiled_files | self.filed_files:
             self.assert_no_content(attachment)
 
+    def test_colleague_opens_an_email_shared_without_its_content(self):
+        self.mailbox.share_level = "subject"
+        self.start_tour(
+            "/odoo/action-trail_email_integration.action_mailbox_page",
+            "trail_shared_email",
+            login="bob",
+        )
+
     def test_oauth_callback_for_someone_elses_mailbox_is_refused(self):
         """A state issued to Ada, or one Bob signs for Ada's mailbox, is refused for Bob."""
         params = self.env["ir.config_parameter"].sudo()
