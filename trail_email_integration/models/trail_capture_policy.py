@@ -146,6 +146,10 @@ class TrailMailbox(models.Model):
         for mailbox in self:
             mailbox.skipped_rule_count = counts.get(mailbox, 0)
 
+    def action_open_never_capture(self):
+        """The current user's own never-capture list (the mailbox form links to it)."""
+        return self.env["res.users"].browse(self.env.uid).action_trail_my_never_capture()
+
     def _capture_policy(self):
         """The :class:`CapturePolicy` this mailbox's capture follows now."""
         self.ensure_one()

@@ -138,6 +138,20 @@ class TestCapturePolicy(CaptureCase):
         self.Block.with_user(admin).create({"pattern": "admin-added.example"})
         self.assertNotIn(others, self.Block.with_user(admin).search([]))
 
+    def test_preferences_and_mailbox_open_the_users_own_list(self):
+        own = self.Block.with_user(self.owner).create(
+            {"pattern": "mine@home.example", "user_id": self.owner.id}
+        )
+        self.Block.create({"pattern": "clinic.example"})
+        for action in (
+            self.owner.with_user(self.owner).action_trail_my_never_capture(),
+            self.mailbox.with_user(self.owner).action_open_never_capture(),
+        ):
+            self.assertEqual(action["res_model"], "trail.capture.block")
+            domain = [("user_id", "=", self.owner.id)]
+            self.assertEqual(self.Block.with_user(self.owner).search(domain), own)
+            self.assertIn("uid", action["domain"])
+
     def test_internal_mail_follows_the_switch(self):
         self.add("Lunch?", sender="colleague@firm.example", to=OWNER)
         self.add("To a client", sender="colleague@firm.example", cc="client@example.com")
