@@ -132,6 +132,10 @@ class TrailMailSkipped(models.Model):
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
+    skipped_count = fields.Integer(
+        help="Spam, trash and drafts, and mail kept out by the never-capture lists and the "
+        "internal-mail switch."
+    )
     skipped_ids = fields.One2many("trail.mail.skipped", "mailbox_id", string="Kept out")
     skipped_rule_count = fields.Integer(
         string="Kept out by the rules", compute="_compute_skipped_rule_count"

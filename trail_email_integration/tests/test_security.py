@@ -147,6 +147,11 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.assertEqual(self.unfiled.with_user(self.admin).attachment_ids.raw, PDF)
         # Plain users are not given it.
         self.assertNotIn(self.unfiled, self.as_user(self.bob).search([]))
+        # Turned off again, the administrators lose it.
+        settings = self.env["res.config.settings"].with_user(self.admin).create({})
+        settings.group_trail_all_mail = False
+        settings.execute()
+        self.assertNotIn(self.unfiled, Mail.search([]))
 
     def test_filing_by_a_colleague_reaches_mail_they_cannot_see(self):
         """A link set by Bob files Ada's unfiled mail; capture and filing ignore the rules."""
