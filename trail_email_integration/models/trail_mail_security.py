@@ -25,14 +25,18 @@ How it works
       type and a ``default-src 'none'`` policy, so an HTML or SVG file from a sender never
       runs on Odoo's origin; only plain raster images (pictures in the body) show inline.
 
+    - Searching or grouping on a field the level hides reaches only mail that shows it, so a
+      search cannot tell what a restricted email says.
+
 Caveats
-    Searching and grouping on a hidden field is not blocked: a user may learn that an email
-    restricted to metadata matches a subject they guessed, though never read the subject.
+    The owner's view decides per email, not per mailbox: an email also seen in a mailbox that
+    shares everything is shown in full.
 """
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.http import Stream
+from odoo.osv import expression
 
 SHARE_LEVELS = [
     ("full", "Everything"),
@@ -52,6 +56,13 @@ CONTENT_FIELDS = frozenset(
         "original_id",
     }
 )
+# Searching or grouping on these fields only reaches mail whose mailbox shares at least
+# these levels with the user (or that is in one of the user's own mailboxes).
+GUARDED_SEARCH = {
+    **dict.fromkeys(CONTENT_FIELDS, ("full",)),
+    "subject": ("full", "subject"),
+    "display_name": ("full", "subject"),
+}
 USER_WRITABLE_FIELDS = frozenset({"profile_ids", "show_remote_content", "ignored"})
 SUBJECT_FIELDS = frozenset({"subject", "display_name"})
 # Provider grants on the mailbox: administrators only, never copied, never exported.
@@ -149,6 +160,54 @@ class TrailMail(models.Model):
                 continue
             hidden[mail.id] = CONTENT_FIELDS | (SUBJECT_FIELDS if rank == 0 else frozenset())
         return hidden
+
+    # ------------------------------------------------------------------ search and group
+    def _trail_search_unguarded(self):
+        return self.env.su or self.env.user.has_group(GROUP_ALL_MAIL)
+
+    def _trail_visible_for(self, levels):
+        """Mail whose ``levels``-guarded fields the current user may see, as a domain."""
+        # Through the mailboxes as the system: the user may not read a colleague's mailbox.
+        shown = self.sudo()._search(
+            [
+                "|",
+                ("location_ids.mailbox_id.user_id", "=", self.env.uid),
+                ("location_ids.mailbox_id.share_level", "in", list(levels)),
+            ]
+        )
+        return [("id", "in", shown)]
+
+    def _trail_guard_domain(self, domain):
+        """``domain`` where each condition on a hidden field only reaches mail that shows it,
+        so a search cannot tell what a colleague's restricted mail says."""
+        guarded = []
+        for term in domain:
+            fname = term[0] if isinstance(term, (list, tuple)) and len(term) == 3 else None
+            levels = GUARDED_SEARCH.get(fname.split(".")[0]) if isinstance(fname, str) else None
+            if levels:
+                guarded += ["&", term, *self._trail_visible_for(levels)]
+            else:
+                guarded.append(term)
+        return guarded
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None):
+        if not self._trail_search_unguarded():
+            domain = self._trail_guard_domain(list(domain))
+        return super()._search(domain, offset=offset, limit=limit, order=order)
+
+    @api.model
+    def _read_group(
+        self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
+    ):
+        if not self._trail_search_unguarded():
+            for spec in groupby:
+                levels = GUARDED_SEARCH.get(spec.split(":")[0].split(".")[0])
+                if levels:
+                    domain = expression.AND([domain, self._trail_visible_for(levels)])
+        return super()._read_group(
+            domain, groupby, aggregates, having=having, offset=offset, limit=limit, order=order
+        )
 
     def _read_format(self, fnames, load="_classic_read"):
         result = super()._read_format(fnames, load=load)

@@ -92,6 +92,36 @@ class TestMailAccess(AccessFixture, TransactionCase):
         own = self.filed.with_user(self.ada).read(["body_text"])[0]
         self.assertIn("Filed body text", own["body_text"])
 
+    def test_searching_and_grouping_cannot_reveal_hidden_fields(self):
+        Mail = self.as_user(self.bob)
+        by_subject = [("subject", "ilike", "Filed client")]
+        by_body = [("body_text", "ilike", "Filed body")]
+        self.assertEqual(Mail.search(by_subject), self.filed)
+        self.assertEqual(Mail.search(by_body), self.filed)
+
+        self.mailbox.share_level = "subject"
+        self.assertEqual(Mail.search(by_subject), self.filed)
+        self.assertFalse(Mail.search(by_body))
+        # A negated condition answers the same whatever the body says.
+        self.assertEqual(
+            Mail.search(["!", ("body_text", "ilike", "Filed body")]),
+            Mail.search(["!", ("body_text", "ilike", "not in the body")]),
+        )
+        self.assertFalse(Mail.search([("attachment_ids.name", "=", "filed.pdf")]))
+
+        self.mailbox.share_level = "metadata"
+        self.assertFalse(Mail.search(by_subject))
+        self.assertFalse(Mail.name_search("Filed client"))
+        self.assertEqual(Mail.search([("profile_ids", "in", self.profile.ids)]), self.filed)
+        groups = Mail.read_group([], ["subject"], ["subject"])
+        self.assertNotIn("Filed client question", [g["subject"] for g in groups])
+        self.assertEqual(Mail.search_count([]), 1)
+        # The owner keeps searching and grouping everything.
+        Own = self.as_user(self.ada)
+        self.assertEqual(Own.search(by_body), self.filed)
+        groups = Own.read_group([], ["subject"], ["subject"])
+        self.assertIn("Filed client question", [g["subject"] for g in groups])
+
     def test_the_web_client_reads_a_shared_email_without_its_content(self):
         self.mailbox.share_level = "subject"
         spec = {
