@@ -308,6 +308,33 @@ class TestMailAccess(AccessFixture, TransactionCase):
             with self.assertRaises(AccessError):
                 self.env["res.config.settings"].with_user(user).create({})
 
+    def test_microsoft_certificate_replaces_the_client_secret(self):
+        settings = self.env["res.config.settings"].create(
+            {
+                "trail_microsoft_client_id": "app-id",
+                "trail_microsoft_client_secret": "ms-secret-value-0001",
+                "trail_microsoft_tenant": "contoso.example",
+            }
+        )
+        settings.execute()
+        Mailbox = self.env["trail.mailbox"]
+        self.assertEqual(Mailbox._microsoft_client(), ("app-id", "ms-secret-value-0001"))
+        self.assertEqual(Mailbox._microsoft_tenant(), "contoso.example")
+        key = "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----"
+        settings = self.env["res.config.settings"].create(
+            {
+                "trail_microsoft_certificate_thumbprint": "AB12CD34",
+                "trail_microsoft_certificate_key": key,
+            }
+        )
+        settings.execute()
+        self.assertEqual(
+            Mailbox._microsoft_client(),
+            ("app-id", {"private_key": key, "thumbprint": "AB12CD34"}),
+        )
+        hint = self.env["res.config.settings"].create({}).trail_microsoft_certificate_key_hint
+        self.assertEqual(hint, "Set")
+
     def test_sync_settings_drive_the_cron_and_new_mailboxes(self):
         settings = self.env["res.config.settings"].create(
             {"trail_scan_interval_minutes": 45, "trail_backfill_years": 3}
