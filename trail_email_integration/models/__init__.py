@@ -2,13 +2,16 @@
 
 from . import (
     mail_mail,
+    res_config_settings,
     res_partner,
     res_partner_timeline,
     res_users,
+    trail_capture_policy,
     trail_email_address,
     trail_filing,
     trail_mail,
     trail_mail_parts,
+    trail_mail_security,
     trail_mailbox,
     trail_mailbox_google,
     trail_mailbox_microsoft,

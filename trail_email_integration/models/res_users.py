@@ -27,3 +27,10 @@ class ResUsers(models.Model):
     def action_trail_connect_google(self):
         self.ensure_one()
         return self.env["trail.mailbox"].with_user(self).action_connect_my_google()
+
+    def action_trail_my_never_capture(self):
+        """The current user's own never-capture list, kept through its own access rules."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "trail_email_integration.action_trail_capture_block_mine"
+        )
+        return action

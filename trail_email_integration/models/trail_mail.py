@@ -35,6 +35,9 @@ PARSED_ATTRIBUTE = {"from": "from_", "sender": "sender", "reply_to": "reply_to",
 REMOTE_ATTRIBUTES = ("src", "srcset", "background", "poster")
 REMOTE_URL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 BLOCKED_PREFIX = "data-trail-blocked-"
+# Style values that must not come back even once remote content is allowed.
+UNSAFE_STYLE = re.compile(r"expression\s*\(|javascript:|vbscript:|behavior\s*:|-moz-binding",
+                          re.IGNORECASE)  # fmt: skip
 CID_SRC = re.compile(r"""(["'])cid:([^"']+)\1""", re.IGNORECASE)
 
 
@@ -60,6 +63,10 @@ def block_remote_content(html):
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
+        # The sender's own "blocked" attributes would be restored as real ones on "show
+        # remote images" (an onerror, say): only ours may carry the prefix.
+        for attribute in [a for a in element.attrib if a.lower().startswith(BLOCKED_PREFIX)]:
+            del element.attrib[attribute]
         for attribute in REMOTE_ATTRIBUTES:
             value = element.get(attribute)
             if value and REMOTE_URL.match(value):
@@ -78,7 +85,26 @@ def block_remote_content(html):
 
 
 def unblock_remote_content(html):
-    return re.sub(rf"{BLOCKED_PREFIX}(\w+)=", r"\1=", html or "")
+    """Put back what :func:`block_remote_content` moved aside, and nothing else: only the
+    remote attributes it knows, and only web addresses."""
+    if not html or BLOCKED_PREFIX not in html:
+        return html or ""
+    try:
+        root = lxml_html.fragment_fromstring(html, create_parent="div")
+    except Exception:
+        return html
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for attribute in [a for a in element.attrib if a.lower().startswith(BLOCKED_PREFIX)]:
+            value = element.attrib.pop(attribute)
+            name = attribute[len(BLOCKED_PREFIX) :].lower()
+            safe_style = name == "style" and not UNSAFE_STYLE.search(value)
+            if safe_style or (name in REMOTE_ATTRIBUTES and REMOTE_URL.match(value)):
+                element.set(name, value)
+    return (root.text or "") + "".join(
+        lxml_html.tostring(child, encoding="unicode") for child in root
+    )
 
 
 class TrailMail(models.Model):
@@ -411,7 +437,11 @@ class TrailMail(models.Model):
 
     @api.model
     def _refile_for_addresses(self, emails):
-        participants = self.env["trail.mail.participant"].search([("email", "in", list(emails))])
+        # Filing is the system's work: a link set by one user re-files every mailbox's mail,
+        # also mail that user may not see.
+        participants = (
+            self.env["trail.mail.participant"].sudo().search([("email", "in", list(emails))])
+        )
         participants.mail_id._apply_filing()
 
     # ------------------------------------------------------------------ buttons

@@ -38,9 +38,9 @@ class TrailMailbox(models.Model):
     _provider_sleep = staticmethod(time.sleep)
     _provider_clock = staticmethod(time.monotonic)
 
-    google_refresh_token = fields.Char(groups="base.group_system", copy=False)
-    google_access_token = fields.Char(groups="base.group_system", copy=False)
-    google_token_expiry = fields.Datetime(groups="base.group_system", copy=False)
+    google_refresh_token = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    google_access_token = fields.Char(groups="base.group_system", copy=False, exportable=False)
+    google_token_expiry = fields.Datetime(groups="base.group_system", copy=False, exportable=False)
 
     # ------------------------------------------------------------------ configuration
     @api.model

@@ -64,8 +64,8 @@ _ROTATED = {}
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
-    microsoft_token_cache = fields.Text(groups="base.group_system", copy=False)
-    microsoft_auth_flow = fields.Text(groups="base.group_system", copy=False)
+    microsoft_token_cache = fields.Text(groups="base.group_system", copy=False, exportable=False)
+    microsoft_auth_flow = fields.Text(groups="base.group_system", copy=False, exportable=False)
 
     # ------------------------------------------------------------------ configuration
     @api.model
@@ -89,6 +89,11 @@ class TrailMailbox(models.Model):
     def _microsoft_client(self):
         client_id = self._microsoft_param("client_id")
         secret = self._microsoft_param("client_secret")
+        key = self._microsoft_param("certificate_key")
+        thumbprint = self._microsoft_param("certificate_thumbprint")
+        if key and thumbprint:
+            # msal signs a client assertion with the certificate instead of sending a secret.
+            secret = {"private_key": key, "thumbprint": thumbprint}
         if not client_id or not secret:
             raise UserError(
                 self.env._(

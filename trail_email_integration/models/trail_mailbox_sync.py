@@ -40,6 +40,7 @@ import psycopg2
 
 from odoo import api, fields, models
 
+from ..core.capture_policy import decide
 from ..core.provider import (
     ADDED,
     DELETED,
@@ -319,11 +320,24 @@ class TrailMailbox(models.Model):
                 ]
             ).mapped("provider_id")
         )
+        seen |= self._skipped_provider_ids(r.provider_id for r in refs)
         skipped = [r for r in refs if r.skip_reason and r.provider_id not in seen]
         wanted = [r for r in refs if not r.skip_reason and r.provider_id not in seen]
-        captured = 0
+        captured = kept_out = 0
         dates = [r.internal_date for r in refs if r.internal_date]
         results = provider.fetch(wanted) if wanted else []
+        policy = self._capture_policy() if results else None
+        # Decided on the headers before anything is written: kept-out mail leaves no trace
+        # but its provider id, not even its cloud links.
+        admitted = []
+        for result in results:
+            verdict = None if isinstance(result, MessageError) else decide(result.raw, policy)
+            if verdict:
+                self._record_kept_out(result.ref, verdict)
+                kept_out += 1
+            else:
+                admitted.append(result)
+        results = admitted
         links = self._link_attachments(provider, results)
         wanted_by_id = {ref.provider_id: ref for ref in wanted}
         for result in results:
@@ -356,8 +370,8 @@ class TrailMailbox(models.Model):
                 self.failure_ids.filtered(
                     lambda f, pid=result.ref.provider_id: f.provider_id == pid
                 ).resolved = True
-        if skipped:
-            self.write({"skipped_count": self.skipped_count + len(skipped)})
+        if skipped or kept_out:
+            self.write({"skipped_count": self.skipped_count + len(skipped) + kept_out})
         return captured, min(dates, default=None)
 
     def _link_attachments(self, provider, results):

@@ -1,8 +1,10 @@
 from . import (
     test_capture,
     test_capture_corpus,
+    test_capture_policy,
     test_google,
     test_hoot,
+    test_hostile_html,
     test_install,
     test_mailbox_status,
     test_mailbox_status_tour,
@@ -11,7 +13,9 @@ from . import (
     test_org_microsoft,
     test_profile_tour,
     test_profiles,
+    test_security,
     test_send,
     test_timeline,
     test_timeline_tour,
+    test_settings_tour,
 )

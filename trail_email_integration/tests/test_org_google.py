@@ -138,6 +138,10 @@ class TestOrgGoogle(OrgGoogleCase):
         with self.assertRaisesRegex(UserError, "gmail.send"):
             self.connection.action_connect_users()
         self.assertFalse(self.mailboxes())
+        # The settings page says it too, in words, with the scope.
+        settings = self.env["res.config.settings"].create({})
+        self.assertIn(f"{self.connection.name}: Consent missing", settings.trail_org_status)
+        self.assertIn(SEND_SCOPE, settings.trail_org_status)
 
         self.emulator.delegate(self.key["client_id"], DOMAIN, SCOPES + (DIRECTORY_SCOPE,))
         self.connection.action_check_access()

@@ -1,0 +1,54 @@
+/**
+ * Opens Settings → Email integration: the stored Google secret is not sent to the browser
+ * (its field is empty, a hint says how it ends), then a new one is typed in and saved. Data
+ * comes from tests/test_settings_tour.py.
+ */
+import { registry } from "@web/core/registry";
+import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
+
+const SECRET = ".o_field_widget[name='trail_google_client_secret'] input";
+
+registry.category("web_tour.tours").add("trail_settings_secrets", {
+    steps: () => [
+        {
+            content: "The hint says a secret is stored, and how it ends",
+            trigger: ".o_field_widget[name='trail_google_client_secret_hint']:contains('…1234')",
+        },
+        {
+            content: "The secret itself never reached the browser",
+            trigger: SECRET,
+            run() {
+                const input = document.querySelector(SECRET);
+                if (input.value || document.body.innerHTML.includes("stored-secret")) {
+                    throw new Error("The stored secret was sent to the browser");
+                }
+            },
+        },
+        ...screenshotSteps("settings-email-integration"),
+        {
+            content: "Type a new secret",
+            trigger: SECRET,
+            run: "edit typed-in-the-browser-5678",
+        },
+        {
+            content: "Save",
+            trigger: ".o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "After saving, the field is empty again and the hint shows the new ending",
+            trigger: ".o_field_widget[name='trail_google_client_secret_hint']:contains('…5678')",
+            async run() {
+                // The settings reload after saving: wait for the fresh screen.
+                for (let wait = 0; wait < 50; wait++) {
+                    const input = document.querySelector(SECRET);
+                    if (input && !input.value) {
+                        return;
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+                throw new Error("The new secret was shown back");
+            },
+        },
+    ],
+});
