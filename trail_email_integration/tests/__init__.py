@@ -15,7 +15,7 @@ from . import (
     test_profiles,
     test_security,
     test_send,
+    test_settings_tour,
     test_timeline,
     test_timeline_tour,
-    test_settings_tour,
 )
