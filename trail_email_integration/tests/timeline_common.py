@@ -1,8 +1,17 @@
 """Builders for the timeline's tests: captured mail filed into a profile, made in batches."""
 
 import base64
+import uuid
 
 OWNER = "adviser@firm.example"
+
+
+def timeline_mailbox(env):
+    """The adviser's mailbox the mail was captured from (access rules follow it)."""
+    Mailbox = env["trail.mailbox"].sudo()
+    return Mailbox.search([("address", "=", OWNER)], limit=1) or Mailbox.create(
+        {"address": OWNER, "provider": "google", "state": "active"}
+    )
 
 
 def make_timeline_mails(env, specs):
@@ -14,6 +23,7 @@ def make_timeline_mails(env, specs):
     profiles the filing rule put it in).
     """
     Attachment = env["ir.attachment"]
+    mailbox = timeline_mailbox(env)
     values, files_per_mail = [], []
     for index, spec in enumerate(specs):
         contact = (spec["contact"].name, spec["email"])
@@ -51,6 +61,9 @@ def make_timeline_mails(env, specs):
                     (0, 0, {"header": header, "name": name, "email": email})
                     for header, name, email in participants
                 ],
+                "location_ids": [
+                    (0, 0, {"mailbox_id": mailbox.id, "provider_id": uuid.uuid4().hex})
+                ],
             }
         )
     mails = env["trail.mail"].create(values)
@@ -65,6 +78,7 @@ def bulk_insert_mails(env, profile, email, count, newest):
 
     For volume tests only: it writes the rows the timeline reads and nothing else.
     """
+    mailbox = timeline_mailbox(env)
     env.flush_all()
     env.cr.execute(
         """
@@ -81,11 +95,21 @@ def bulk_insert_mails(env, profile, email, count, newest):
         ), rel AS (
             INSERT INTO trail_mail_profile_rel (mail_id, profile_id)
             SELECT id, %(profile)s FROM new
+        ), location AS (
+            INSERT INTO trail_mail_location (mail_id, mailbox_id, provider_id)
+            SELECT id, %(mailbox)s, 'bulk-' || id FROM new
         )
         INSERT INTO trail_mail_participant (mail_id, header, email, name)
         SELECT id, header, address, ''
           FROM new, (VALUES ('from', %(email)s), ('to', %(owner)s)) AS p (header, address)
         """,
-        {"newest": newest, "count": count, "profile": profile.id, "email": email, "owner": OWNER},
+        {
+            "newest": newest,
+            "count": count,
+            "profile": profile.id,
+            "email": email,
+            "owner": OWNER,
+            "mailbox": mailbox.id,
+        },
     )
     env.invalidate_all()

@@ -83,6 +83,10 @@ registry.category("web_tour.tours").add("trail_timeline", {
             run: "click",
         },
         {
+            content: "Sent mail and mail without attachments are back",
+            trigger: `${idle}:has(${outgoing}) ${entry}:not(:has(.o_trail_timeline_attachment))`,
+        },
+        {
             content: "Search for a subject",
             trigger: ".o_trail_timeline_search",
             run: "edit updated plan",
