@@ -55,11 +55,12 @@ class TrailMailbox(models.Model):
 
     @api.depends("org_connection_id")
     def _compute_needs_attention(self):
-        super()._compute_needs_attention()
+        result = super()._compute_needs_attention()
         for mailbox in self:
             if mailbox.state == NEEDS_RECONNECT and mailbox._org_connection():
                 # The owner cannot mend the organisation's grant; the connection shows it.
                 mailbox.needs_attention = bool(mailbox.failed_count)
+        return result
 
     def _org_line(self):
         return (
