@@ -39,6 +39,7 @@ MAIL_FIELDS = [
 ]
 # Filters that only make sense for mail: when one is set, notes and activities are left out.
 MAIL_ONLY_FILTERS = ("direction", "with_attachments", "contact_id")
+ENTRY_KINDS = ("mail", "note", "activity")
 
 
 class ResPartner(models.Model):
@@ -58,7 +59,7 @@ class ResPartner(models.Model):
         """
         self.ensure_one()
         filters = filters or {}
-        cursor = cursor or {}
+        cursor = self._trail_timeline_cursor(cursor)
         limit = max(1, min(int(limit or PAGE_SIZE), MAX_PAGE_SIZE))
         contacts, contact_by_email = self._trail_timeline_contacts()
 
@@ -88,6 +89,27 @@ class ResPartner(models.Model):
             "cursor": next_cursor if more else False,
             "contacts": [{"id": cid, "name": name} for cid, name in contacts.items()],
         }
+
+    @api.model
+    def _trail_timeline_cursor(self, cursor):
+        """Return ``cursor`` checked: ``{kind: [date string, id]}``, or ``{}`` for none."""
+        if not cursor:
+            return {}
+        try:
+            if not isinstance(cursor, dict) or set(cursor) - set(ENTRY_KINDS):
+                raise ValueError(cursor)
+            checked = {}
+            for kind, (when, record_id) in cursor.items():
+                if not isinstance(when, str) or not fields.Datetime.to_datetime(when):
+                    raise ValueError(when)
+                if isinstance(record_id, bool) or not isinstance(record_id, int):
+                    raise ValueError(record_id)
+                checked[kind] = [when, record_id]
+        except (TypeError, ValueError) as error:
+            raise UserError(
+                self.env._("This timeline page is out of date or damaged; reload the timeline.")
+            ) from error
+        return checked
 
     # ------------------------------------------------------------------ whose mail
     def _trail_timeline_contacts(self):

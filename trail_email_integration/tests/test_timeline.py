@@ -117,6 +117,21 @@ class TestTimeline(ProfilesCase):
         with self.assertRaisesRegex(UserError, "needs a contact"):
             self.timeline({"contact_id": "Ada"})
 
+    def test_damaged_cursor_is_a_clear_error(self):
+        good = self.timeline(limit=2)["cursor"]
+        self.assertTrue(good)
+        for damaged in (
+            "not a cursor",
+            {"mail": "2026-11-20"},
+            {"mail": ["yesterday", 5]},
+            {"mail": [good["mail"][0], "5"]},
+            {"mail": [good["mail"][0]]},
+            {"elsewhere": good["mail"]},
+        ):
+            with self.subTest(cursor=damaged):
+                with self.assertRaisesRegex(UserError, "reload the timeline"):
+                    self.timeline(cursor=damaged)
+
     def test_contacts_are_the_filter_choices(self):
         contacts = self.timeline()["contacts"]
         self.assertEqual(

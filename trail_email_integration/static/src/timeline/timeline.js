@@ -8,11 +8,14 @@ import { _t } from "@web/core/l10n/translation";
 import { deserializeDate, deserializeDateTime, formatDateTime } from "@web/core/l10n/dates";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
+import { useDebounced } from "@web/core/utils/timing";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 
 export const PAGE_SIZE = 40;
 // Load the next page when the list is scrolled to within this many pixels of its end.
 const SCROLL_MARGIN = 200;
+// The text search applies once typing pauses for this long (or at once on Enter).
+export const SEARCH_DELAY = 400;
 
 export function emptyFilters() {
     return {
@@ -61,6 +64,10 @@ export class ProfileTimeline extends Component {
         });
         // Answers to a request made before the filters changed are dropped.
         this.generation = 0;
+        this.onSearchInput = useDebounced(
+            (ev) => this.setFilter("search", ev.target.value),
+            SEARCH_DELAY
+        );
         onWillStart(() => this.reload());
         onWillUpdateProps((next) => {
             if (next.record.resId !== this.props.record.resId) {
@@ -129,6 +136,9 @@ export class ProfileTimeline extends Component {
     }
 
     setFilter(name, value) {
+        if (this.state.filters[name] === value) {
+            return;
+        }
         this.state.filters[name] = value;
         return this.reload();
     }

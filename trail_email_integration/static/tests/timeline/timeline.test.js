@@ -1,7 +1,7 @@
 import { defineMailModels } from "@mail/../tests/mail_test_helpers";
 import { expect, test } from "@odoo/hoot";
 import { queryAll, queryAllTexts, queryAttribute, queryOne } from "@odoo/hoot-dom";
-import { animationFrame } from "@odoo/hoot-mock";
+import { advanceTime, animationFrame } from "@odoo/hoot-mock";
 import {
     contains,
     mockService,
@@ -11,7 +11,11 @@ import {
     serverState,
 } from "@web/../tests/web_test_helpers";
 
-import { groupByMonth, ProfileTimeline } from "@trail_email_integration/timeline/timeline";
+import {
+    groupByMonth,
+    ProfileTimeline,
+    SEARCH_DELAY,
+} from "@trail_email_integration/timeline/timeline";
 
 defineMailModels();
 
@@ -195,6 +199,27 @@ test("each filter reloads from the first page with the filter set", async () => 
         activities: false,
     });
     expect(".o_trail_timeline_clear").toHaveCount(0);
+});
+
+test("the text search applies once typing pauses, and only once", async () => {
+    const calls = serveTimeline([
+        { entries: [mail(1, "2026-11-20 10:00:00")], cursor: false, contacts: CONTACTS },
+    ]);
+    await mountTimeline();
+    expect(calls.length).toBe(1);
+
+    await contains(".o_trail_timeline_search").edit("tax", { confirm: false });
+    await advanceTime(SEARCH_DELAY / 2);
+    expect(calls.length).toBe(1);
+    await advanceTime(SEARCH_DELAY);
+    await animationFrame();
+    expect(calls.length).toBe(2);
+    expect(calls[1].filters.search).toBe("tax");
+
+    // Leaving the box afterwards asks for nothing more: the search is already applied.
+    await contains(".o_trail_timeline_direction").click();
+    await animationFrame();
+    expect(calls.length).toBe(2);
 });
 
 test("an empty result says so", async () => {
