@@ -128,9 +128,11 @@ class TestTimeline(ProfilesCase):
             {"mail": [good["mail"][0]]},
             {"elsewhere": good["mail"]},
         ):
-            with self.subTest(cursor=damaged):
-                with self.assertRaisesRegex(UserError, "reload the timeline"):
-                    self.timeline(cursor=damaged)
+            with (
+                self.subTest(cursor=damaged),
+                self.assertRaisesRegex(UserError, "reload the timeline"),
+            ):
+                self.timeline(cursor=damaged)
 
     def test_contacts_are_the_filter_choices(self):
         contacts = self.timeline()["contacts"]
