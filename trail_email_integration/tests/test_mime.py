@@ -1,8 +1,8 @@
-"""Tests of core/mime.py, the Odoo-free message parser.
+"""Tests of core/mime/, the Odoo-free message parser.
 
 Plain pytest functions: run with ``python -m pytest trail_email_integration/tests/test_mime.py
 -p no:odoo``. Odoo's test loader only runs its own TestCase classes, so it ignores them. The
-module is loaded from its file path because the addon package needs Odoo to import.
+package is loaded from its folder because the addon package needs Odoo to import.
 """
 
 import base64
@@ -27,7 +27,10 @@ def _load_mime():
     name = "trail_email_integration_core_mime_under_test"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE.parent / "core" / "mime.py")
+    folder = HERE.parent / "core" / "mime"
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
