@@ -1,8 +1,8 @@
 """Tests of core/mime/, the Odoo-free message parser.
 
-Plain pytest functions: run with ``python -m pytest trail_email_integration/tests/test_mime.py
--p no:odoo``. Odoo's test loader only runs its own TestCase classes, so it ignores them. The
-package is loaded from its folder because the addon package needs Odoo to import.
+Plain pytest functions, run by the pytest part of ``./dev test`` (``./dev test -k mime`` picks
+them). Odoo's test loader only runs its own TestCase classes, so it ignores them. The package
+is loaded from its folder, so that nothing of the addon, which needs Odoo, is imported with it.
 """
 
 import base64
