@@ -9,10 +9,12 @@ What it is
 
 How it works
     ``header_addresses`` reads the From, Sender, Reply-To, To, Cc and Bcc headers of the raw
-    bytes (the body is not parsed) and returns every address, normalised. ``blocked_by`` says
-    which never-capture pattern, if any, matches one of them; ``is_internal`` says whether all
-    of them belong to colleagues. The mailbox's own addresses never match a pattern, so an
-    owner who blocks their own domain still captures mail from outside it.
+    bytes (the body is not parsed) with the MIME parser's own header reading, so it sees the
+    same parties that filing later matches, and returns every address, normalised.
+    ``blocked_by`` says which never-capture pattern, if any, matches one of them;
+    ``is_internal`` says whether all of them belong to colleagues. The mailbox's own addresses
+    never match a pattern, so an owner who blocks their own domain still captures mail from
+    outside it.
 
     A pattern is either one address (``ada@example.com``) or a whole domain (``example.com``
     or ``@example.com``); a domain pattern also covers its sub-domains.
@@ -26,13 +28,9 @@ Caveats
 """
 
 from dataclasses import dataclass, field
-from email import policy as email_policy
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 
 from .addresses import normalise_address, normalise_domain
-
-PARTY_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Bcc")
+from .mime import parse_headers
 
 # Why the engine did not store a message it fetched.
 REASON_NEVER_CAPTURE = "never_capture"
@@ -75,18 +73,11 @@ def normalise_pattern(text):
 
 def header_addresses(raw):
     """Every normalised address in the party headers of the message ``raw`` (bytes)."""
-    try:
-        headers = BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw)
-    except Exception:  # a message whose headers cannot be read is judged on nothing
-        return frozenset()
-    values = []
-    for name in PARTY_HEADERS:
-        values.extend(str(value) for value in headers.get_all(name, []))
-    found = set()
-    for name, address in getaddresses(values):
-        email = normalise_address(address) or normalise_address(f"{name} <{address}>")
-        if email:
-            found.add(email)
+    parsed = parse_headers(raw)
+    parties = (parsed.from_, parsed.sender, parsed.reply_to, parsed.to, parsed.cc, parsed.bcc)
+    found = {normalise_address(party.email) for group in parties for party in group}
+    found.discard(None)
+    found.discard("")
     return frozenset(found)
 
 

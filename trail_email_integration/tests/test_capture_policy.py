@@ -1,17 +1,22 @@
 """Never-capture lists and the internal-mail switch, through the capture engine."""
 
+from pathlib import Path
+
+from odoo.addons.trail_email_integration.core.addresses import normalise_address
 from odoo.addons.trail_email_integration.core.capture_policy import (
     CapturePolicy,
     decide,
     header_addresses,
     normalise_pattern,
 )
+from odoo.addons.trail_email_integration.core.mime import parse_message
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .capture_common import OWNER, CaptureCase, make_raw
 
 PARAM_INTERNAL = "trail_email_integration.capture_internal"
+CASES = Path(__file__).resolve().parent / "data" / "cases"
 
 
 @tagged("post_install", "-at_install")
@@ -64,6 +69,33 @@ class TestCapturePolicy(CaptureCase):
         self.assertEqual(decide(make_raw("z", sender="colleague@firm.example"), colleagues).reason,
                          "internal")  # fmt: skip
         self.assertFalse(decide(make_raw("note to self", sender=OWNER), colleagues))
+
+    def test_lists_judge_the_parties_that_filing_sees(self):
+        # The lists are checked before the message is parsed; they must read the same parties
+        # that filing matches later, or an odd header would let blocked mail through.
+        checked = 0
+        for path in sorted(CASES.glob("*.eml")):
+            raw = path.read_bytes()
+            parsed = parse_message(raw)
+            groups = (parsed.from_, parsed.sender, parsed.reply_to, parsed.to, parsed.cc)
+            parties = {
+                normalise_address(a.email) for group in groups + (parsed.bcc,) for a in group
+            }
+            with self.subTest(case=path.name):
+                self.assertEqual(header_addresses(raw), parties - {None})
+            checked += 1
+        self.assertGreater(checked, 70)
+
+        # An address written as its own display name, and a display name that looks like
+        # another address: the address in angle brackets is the party (B26).
+        raw = (CASES / "26-display-name-equals-address.eml").read_bytes()
+        self.assertEqual(
+            header_addresses(raw),
+            {"alice@example.com", "bob@example.com", "carol@example.com", "erin@example.com"},
+        )
+        self.assertEqual(decide(raw, CapturePolicy(patterns=("alice@example.com",))).reason,
+                         "never_capture")  # fmt: skip
+        self.assertFalse(decide(raw, CapturePolicy(patterns=("dave@example.com",))))
 
     def test_domain_blocked_mail_is_never_stored(self):
         self.Block.create({"pattern": "clinic.example", "note": "Medical"})

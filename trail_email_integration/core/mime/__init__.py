@@ -88,7 +88,7 @@ Caveats
 from .address_lists import parse_addresses
 from .charsets import decode_bytes
 from .headers import normalise_message_id
-from .message import content_digest, fallback_key, parse_message
+from .message import content_digest, fallback_key, parse_headers, parse_message
 from .model import Address, Attachment, ParsedMessage
 
 __all__ = [
@@ -100,5 +100,6 @@ __all__ = [
     "fallback_key",
     "normalise_message_id",
     "parse_addresses",
+    "parse_headers",
     "parse_message",
 ]

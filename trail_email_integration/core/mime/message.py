@@ -48,6 +48,21 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _fallback_message(raw, error)
 
 
+def parse_headers(raw: bytes) -> ParsedMessage:
+    """Parse only the header block of raw RFC 822 bytes: addresses, subject, ids and date read
+    exactly as ``parse_message`` reads them, with no body or attachments. Never raises."""
+    try:
+        stripped = bytes(raw or b"").lstrip(b"\r\n")
+        head, _body = split_entity(stripped)
+        parsed = ParsedMessage()
+        _read_headers(BytesParser(policy=_RAW_POLICY).parsebytes(head, headersonly=True), parsed)
+        return parsed
+    except Exception as error:
+        parsed = ParsedMessage()
+        parsed.defects.append(f"headers could not be parsed ({error.__class__.__name__})")
+        return parsed
+
+
 def _parse(raw: bytes) -> ParsedMessage:
     parsed = ParsedMessage()
     stripped = raw.lstrip(b"\r\n")
