@@ -165,6 +165,13 @@ class TrailMail(models.Model):
     def _trail_search_unguarded(self):
         return self.env.su or self.env.user.has_group(GROUP_ALL_MAIL)
 
+    def _trail_content_domain(self):
+        """Mail the current user may see in full, files included, as a domain (record rules
+        apply on top)."""
+        if self._trail_search_unguarded():
+            return []
+        return self._trail_visible_for(("full",))
+
     def _trail_visible_for(self, levels):
         """Mail whose ``levels``-guarded fields the current user may see, as a domain."""
         # Through the mailboxes as the system: the user may not read a colleague's mailbox.
@@ -303,15 +310,20 @@ class IrAttachment(models.Model):
 
     def _search(self, domain, offset=0, limit=None, order=None):
         # Reads of stored fields are checked by searching: files of mail the user may not
-        # read in full must not be found, so they cannot be read either.
-        query = super()._search(domain, offset, limit, order)
-        if self.env.is_superuser():
-            return query
-        found = self.browse(query)
-        forbidden = found._trail_forbidden("read")
-        if not forbidden:
-            return query
-        return (found - forbidden)._as_query(order)
+        # read in full must not be found, so they cannot be read either. Said in the domain,
+        # so that Odoo's own filtering of attachments keeps its paging right.
+        if not self.env.is_superuser():
+            domain = expression.AND([domain, self._trail_findable_domain()])
+        return super()._search(domain, offset, limit, order)
+
+    @api.model
+    def _trail_findable_domain(self):
+        """Attachments the current user may find, as far as captured mail goes."""
+        mails = self.env["trail.mail"]
+        if not mails.has_access("read"):
+            return [("res_model", "!=", "trail.mail")]
+        readable = mails._search(mails._trail_content_domain())
+        return ["|", ("res_model", "!=", "trail.mail"), ("res_id", "in", readable)]
 
     def _trail_forbidden(self, operation):
         """The attachments of captured mail in ``self`` that ``operation`` may not touch."""

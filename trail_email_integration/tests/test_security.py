@@ -57,6 +57,33 @@ class TestMailAccess(AccessFixture, TransactionCase):
             records = self.as_user(self.bob, model).search([("mail_id", "=", self.unfiled.id)])
             self.assertFalse(records, model)
 
+    def test_other_files_are_found_as_before_and_pages_stay_full(self):
+        Attachment = self.env["ir.attachment"]
+        loose = Attachment.with_user(self.bob).create({"name": "page-loose.txt", "raw": b"x"})
+        on_partner = Attachment.create(
+            {
+                "name": "page-partner.txt",
+                "raw": b"y",
+                "res_model": "res.partner",
+                "res_id": self.bob.partner_id.id,
+            }
+        )
+        # Files Bob may not see sort first (Ada's unfiled mail, and filed mail she shares
+        # without its content): a page of one must still bring him a file he may see.
+        self.unfiled_files[:1].sudo().name = "page-0-private.pdf"
+        self.filed_files[:1].sudo().name = "page-1-restricted.pdf"
+        self.mailbox.share_level = "subject"
+        found = Attachment.with_user(self.bob).search([("name", "like", "page-")], order="name")
+        self.assertEqual(found, on_partner | loose)
+        first = Attachment.with_user(self.bob).search(
+            [("name", "like", "page-")], order="name", limit=1
+        )
+        self.assertEqual(first, loose)
+        self.assertEqual(
+            Attachment.with_user(self.ada).search([("name", "like", "page-")], order="name"),
+            self.unfiled_files[:1] | self.filed_files[:1] | on_partner,
+        )
+
     def test_portal_user_is_denied_everything(self):
         for model in ("trail.mail", "trail.mailbox", "trail.mail.participant"):
             with self.assertRaises(AccessError):
