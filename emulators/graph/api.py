@@ -15,7 +15,8 @@ itself carries no ``wellKnownName``, as in v1.0: a client resolves names by GETt
 How to use it: ``GraphEmulator.handle_api`` calls ``match`` and the handler.
 
 Caveats: ``$orderby`` is ignored (lists are newest first); ``$filter`` on lists accepts only
-``receivedDateTime ge|gt``; PATCH changes ``isRead`` (and subject/body of drafts) only.
+``receivedDateTime ge|gt``; ``$count=true`` adds ``@odata.count``; PATCH changes ``isRead``
+(and subject/body of drafts) only.
 """
 
 import re
@@ -99,7 +100,11 @@ def _listing(call, items, suffix):
         )
         return call.link(suffix) + "?" + query
 
-    return page(items, top, skip, next_link)
+    body = page(items, top, skip, next_link)
+    if call.query.get("$count", "").lower() == "true":
+        # Graph counts the whole filtered collection, not the page.
+        body["@odata.count"] = len(items)
+    return body
 
 
 # Users and folders

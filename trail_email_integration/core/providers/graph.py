@@ -36,8 +36,9 @@ How it works
       then the rest). Graph returns a folder's messages newest first, so the order is newest
       first within each folder, not across folders. The position is JSON
       ``{"v": 1, "folders": [[id, label], ...], "i": index, "link": nextLink or null}``;
-      a 410 on a saved link restarts that folder. ``estimated_total`` is None: Graph counts
-      no filtered delta.
+      a 410 on a saved link restarts that folder. The first page carries
+      ``estimated_total``, the sum of each folder's ``$count`` of messages in the window
+      (one ``$batch`` call), since Graph counts no filtered delta.
     - Fetch: ``GET /messages/{id}/$value`` (the MIME as Exchange holds it) in ``$batch`` calls
       of 20, chained into ``max_in_flight`` lanes; the base64 bodies are decoded to the exact
       bytes. A 404 is a MessageError for that message only.
@@ -357,6 +358,8 @@ class GraphProvider(Provider):
                 raise CursorExpired(f"not a Graph backfill position: {position!r}") from None
         else:
             folders, index, link = [list(f) for f in self.folders()], 0, None
+        # The first page says how big the window is; later pages leave the estimate alone.
+        estimate = None if position else self._window_count(folders, start)
         restarted = None
         while index < len(folders):
             folder_id, label = folders[index]
@@ -381,8 +384,28 @@ class GraphProvider(Provider):
                 position = None if done else json.dumps(
                     {"v": 1, "folders": folders, "i": index, "link": link}
                 )  # fmt: skip
-                return Page(refs, position)
-        return Page([], None)
+                return Page(refs, position, estimated_total=estimate)
+        return Page([], None, estimated_total=estimate)
+
+    def _window_count(self, folders, start):
+        """How many messages the window holds in ``folders``, by Graph's ``$count``; None
+        when a folder does not say (the progress then shows no total)."""
+        if not folders:
+            return 0
+        since = f"receivedDateTime ge {graph_time(start)}"
+        calls = [
+            ("GET", f"{self.base}/mailFolders/{folder_id}/messages?$filter={since}"
+                    "&$count=true&$top=1&$select=id")
+            for folder_id, _label in folders
+        ]  # fmt: skip
+        answers = self.client.batch(calls, what="messages.$count", permission=READ)
+        counts = [
+            answer.body.get("@odata.count") if answer.ok and isinstance(answer.body, dict) else None
+            for answer in answers
+        ]
+        if not all(isinstance(count, int) for count in counts):
+            return None
+        return sum(counts)
 
     # Fetch
 
