@@ -265,6 +265,9 @@ def progress_bar(mailbox, width=36):
 
 
 def run_backfill(cr, mailbox):
+    if mailbox.state != "backfilling":
+        print(f"  history already imported: {mailbox.backfill_count} messages")
+        return
     pages = {}
     while mailbox.state == "backfilling":
         mailbox._run_guarded(mailbox._backfill_step, pages)
@@ -315,21 +318,34 @@ def port_is_free(port):
     return True
 
 
+def odoo_log_path(conf):
+    """Where the demo's Odoo writes its log: beside its configuration, in .local/."""
+    return Path(conf).resolve().parent / "demo-odoo.log"
+
+
+def log_tail(path, size=2000):
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
+
+
 def start_odoo(conf, db):
+    # Odoo logs every request: to a file, since a pipe nobody reads would fill up and stall it.
     odoo_bin = Path(odoo.__file__).resolve().parent.parent / "odoo-bin"
-    return subprocess.Popen(
-        [sys.executable, str(odoo_bin), "-c", conf, "-d", db, f"--db-filter=^{db}$"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with odoo_log_path(conf).open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, str(odoo_bin), "-c", conf, "-d", db, f"--db-filter=^{db}$"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def wait_for_login_page(port, process, timeout=120):
+def wait_for_login_page(port, process, log, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"Odoo stopped: {process.stderr.read()[-2000:]}")
+            raise SystemExit(f"Odoo stopped: {log_tail(log)}")
         try:
             if requests.get(f"http://localhost:{port}/web/login", timeout=5).status_code == 200:
                 return True
@@ -337,6 +353,15 @@ def wait_for_login_page(port, process, timeout=120):
             pass
         time.sleep(1)
     return False
+
+
+def refuse_busy_port(port, side):
+    if not port_is_free(port):
+        side.stop()
+        raise SystemExit(
+            f"Port {port} is already in use (another Odoo?). Stop it, or run the demo "
+            "on another port: TRAIL_HTTP_PORT=8070 ./dev demo"
+        )
 
 
 def main():
@@ -358,6 +383,9 @@ def main():
         raise SystemExit(
             f"The {side.name} emulator cannot listen on port {args.gmail_port}: {error}"
         ) from error
+    if not args.headless:
+        # Said before the work, not after it; checked again just before Odoo starts.
+        refuse_busy_port(args.http_port, side)
     sources = {}
     later = load_mailbox(side, args.mbox, sources)
     print(f"{side.name} emulator on {base_url} holding {side.held()} messages for {ADVISER_EMAIL}")
@@ -409,26 +437,23 @@ def serve(args, side, result):
     )
     for name, count in result["per_profile"].items():
         print(f"  {name}: {count}")
-    if not port_is_free(args.http_port):
-        side.stop()
-        raise SystemExit(
-            f"Port {args.http_port} is already in use (another Odoo?). Stop it, or run the demo "
-            "on another port: TRAIL_HTTP_PORT=8070 ./dev demo"
-        )
+    refuse_busy_port(args.http_port, side)
     server = start_odoo(args.conf, args.db)
+    log = odoo_log_path(args.conf)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
-        if wait_for_login_page(args.http_port, server):
+        if wait_for_login_page(args.http_port, server, log):
             print(f"\nOdoo is up: http://localhost:{args.http_port}/odoo/action-"
                   "trail_email_integration.action_mailbox_page")  # fmt: skip
             print(f"  log in as {ADVISER_LOGIN} / {ADVISER_LOGIN} (the adviser), "
                   "or admin / admin")  # fmt: skip
+            print(f"Odoo's log: {log}")
             print("Press Ctrl-C to stop Odoo, the emulator and the database.")
         while server.poll() is None and not stop:
             time.sleep(0.5)
         if server.poll() not in (None, 0) and not stop:
-            print(f"Odoo stopped:\n{server.stderr.read()[-2000:]}", file=sys.stderr)
+            print(f"Odoo stopped:\n{log_tail(log)}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,12 +1,19 @@
 """The README's first command, run headless end to end, checked against hand-worked figures."""
 
+import contextlib
 import json
 import os
+import queue
 import re
+import signal
+import socket
 import subprocess
+import threading
+import time
 
 import psycopg2
 import pytest
+import requests
 
 from demo.profiles import EXPECTED_FILING
 
@@ -39,6 +46,43 @@ def _run_demo(project_root, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _port_in_use(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _serve_demo(project_root, port, requests_count):
+    """Run the interactive demo, make ``requests_count`` requests, then press Ctrl-C."""
+    env = {**os.environ, "TRAIL_DB": DB, "TRAIL_GMAIL_PORT": "0", "TRAIL_HTTP_PORT": str(port)}
+    proc = subprocess.Popen(
+        [str(project_root / "dev"), "demo"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    output = []
+    try:
+        deadline = time.monotonic() + 600
+        while not any("Odoo is up" in line for line in output):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(output)[-3000:]
+            with contextlib.suppress(queue.Empty):
+                output.append(lines.get(timeout=1))
+        answers = [
+            requests.get(f"http://127.0.0.1:{port}/web/health", timeout=10).status_code
+            for _ in range(requests_count)
+        ]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    return answers, "".join(output)
+
+
 @pytest.mark.slow
 def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
     _drop(state_dir)
@@ -56,6 +100,15 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         second = _run_demo(project_root)
         assert second["captured"] == BUNDLED_COUNT, "a second run reuses what exists"
         assert second["filed_files"] == EXPECTED_FILING
+
+        # The interactive demo keeps answering however much Odoo logs (a full pipe once
+        # stalled it after about 450 requests), and Ctrl-C stops Odoo and the emulator.
+        port = _free_port()
+        answers, output = _serve_demo(project_root, port, requests_count=1200)
+        assert answers == [200] * 1200
+        assert f"Captured {BUNDLED_COUNT} emails: 10 filed" in output
+        assert "history already imported" in output
+        assert not _port_in_use(port)
     finally:
         _drop(state_dir)
 
