@@ -2,8 +2,11 @@
 
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -64,6 +67,43 @@ def test_second_setup_is_quick_and_changes_nothing(project_root, state_dir):
     assert "Installing" not in proc.stderr
     assert "Creating" not in proc.stderr
     assert (project_root / ".venv" / ".trail-stamp").read_text() == venv_stamp
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_database_port_can_change_after_the_cluster_exists(project_root):
+    # A cluster of its own, in a folder the postgres user can reach when the tests run as root.
+    home = tempfile.mkdtemp(prefix="trail-pg-port-", dir="/var/tmp")
+    os.chmod(home, 0o755)
+    first, second = free_port(), free_port()
+    env = {"TRAIL_PG_HOME": os.path.join(home, "pg"), "PGHOST": ""}
+    try:
+        proc, _ = run_dev(
+            project_root, "pg", "start", env_extra={**env, "TRAIL_PG_PORT": str(first)}
+        )
+        assert proc.returncode == 0, proc.stderr
+
+        proc, _ = run_dev(
+            project_root, "pg", "start", env_extra={**env, "TRAIL_PG_PORT": str(second)}
+        )
+        assert proc.returncode != 0
+        assert f"running on port {first}, not {second}" in proc.stderr
+        assert "./dev pg stop" in proc.stderr
+
+        run_dev(project_root, "pg", "stop", env_extra=env)
+        proc, _ = run_dev(
+            project_root, "pg", "start", env_extra={**env, "TRAIL_PG_PORT": str(second)}
+        )
+        assert proc.returncode == 0, proc.stderr
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", second)) == 0
+    finally:
+        run_dev(project_root, "pg", "stop", env_extra=env)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def odoo_command(state_dir, *args, subcommand=None):
