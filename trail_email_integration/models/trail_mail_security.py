@@ -79,6 +79,8 @@ TOKEN_FIELDS = frozenset(
 # body). Everything else is served as a download.
 INLINE_MIMETYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
+# Context flag of the attachment search: the emails it checks must show their files.
+FILES_CHECK = "trail_files_check"
 
 
 class TrailMailbox(models.Model):
@@ -201,6 +203,9 @@ class TrailMail(models.Model):
     def _search(self, domain, offset=0, limit=None, order=None):
         if not self._trail_search_unguarded():
             domain = self._trail_guard_domain(list(domain))
+            if self.env.context.get(FILES_CHECK):
+                # Odoo's attachment search asks which emails the files it found belong to.
+                domain = expression.AND([domain, self._trail_content_domain()])
         return super()._search(domain, offset=offset, limit=limit, order=order)
 
     @api.model
@@ -310,20 +315,12 @@ class IrAttachment(models.Model):
 
     def _search(self, domain, offset=0, limit=None, order=None):
         # Reads of stored fields are checked by searching: files of mail the user may not
-        # read in full must not be found, so they cannot be read either. Said in the domain,
-        # so that Odoo's own filtering of attachments keeps its paging right.
-        if not self.env.is_superuser():
-            domain = expression.AND([domain, self._trail_findable_domain()])
-        return super()._search(domain, offset, limit, order)
-
-    @api.model
-    def _trail_findable_domain(self):
-        """Attachments the current user may find, as far as captured mail goes."""
-        mails = self.env["trail.mail"]
-        if not mails.has_access("read"):
-            return [("res_model", "!=", "trail.mail")]
-        readable = mails._search(mails._trail_content_domain())
-        return ["|", ("res_model", "!=", "trail.mail"), ("res_id", "in", readable)]
+        # read in full must not be found, so they cannot be read either. Odoo's own search
+        # checks the records the files belong to, a model at a time, and keeps its paging
+        # right; the flag makes that check of captured mail ask for the content too.
+        return super(IrAttachment, self.with_context(**{FILES_CHECK: True}))._search(
+            domain, offset, limit, order
+        )
 
     def _trail_forbidden(self, operation):
         """The attachments of captured mail in ``self`` that ``operation`` may not touch."""
