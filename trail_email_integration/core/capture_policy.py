@@ -20,7 +20,8 @@ How it works
     or ``@example.com``); a domain pattern also covers its sub-domains.
 
 Use
-    ``normalise_pattern(text)`` before storing a pattern; ``decide(raw, policy)`` in the engine.
+    ``normalise_pattern(text)`` before storing a pattern; ``decide(raw, policy, headers)`` in
+    the engine, which hands the same parsed headers on to the capture.
 
 Caveats
     Headers that cannot be read give no addresses: such a message is neither blocked nor
@@ -71,14 +72,21 @@ def normalise_pattern(text):
     return normalise_address(text)
 
 
-def header_addresses(raw):
-    """Every normalised address in the party headers of the message ``raw`` (bytes)."""
-    parsed = parse_headers(raw)
-    parties = (parsed.from_, parsed.sender, parsed.reply_to, parsed.to, parsed.cc, parsed.bcc)
+def party_addresses(headers):
+    """Every normalised address in the party headers of ``headers`` (from ``parse_headers``,
+    or ``parse_message``); none when the headers could not be read (``None``)."""
+    if headers is None:
+        return frozenset()
+    parties = (headers.from_, headers.sender, headers.reply_to, headers.to, headers.cc, headers.bcc)
     found = {normalise_address(party.email) for group in parties for party in group}
     found.discard(None)
     found.discard("")
     return frozenset(found)
+
+
+def header_addresses(raw):
+    """Every normalised address in the party headers of the message ``raw`` (bytes)."""
+    return party_addresses(parse_headers(raw))
 
 
 def pattern_matches(pattern, address):
@@ -102,9 +110,12 @@ def is_internal(addresses, colleague_addresses):
     return bool(addresses) and addresses <= colleague_addresses
 
 
-def decide(raw, policy):
-    """Return the :class:`Verdict` for one fetched message under ``policy``."""
-    addresses = header_addresses(raw)
+def decide(raw, policy, headers=None):
+    """Return the :class:`Verdict` for one fetched message under ``policy``.
+
+    ``headers``: what ``parse_headers(raw)`` gave, when the caller has it already.
+    """
+    addresses = header_addresses(raw) if headers is None else party_addresses(headers)
     pattern = blocked_by(addresses, policy.patterns, policy.own_addresses)
     if pattern:
         return Verdict(REASON_NEVER_CAPTURE, pattern, addresses)

@@ -251,15 +251,16 @@ class TrailMail(models.Model):
 
     # ------------------------------------------------------------------ capture
     @api.model
-    def _capture(self, mailbox, ref, raw, links=(), notes=()):
+    def _capture(self, mailbox, ref, raw, links=(), notes=(), headers=None):
         """Store ``raw`` as seen in ``mailbox`` under ``ref``; return ``(mail, created)``.
 
         The caller has checked that ``mailbox`` has no location for ``ref`` yet. When the same
         email is already stored (another mailbox, or another folder), only a location is added.
         A new email also keeps ``links`` (cloud links, ``{"name", "url", "mimetype"}``) as URL
         attachments and ``notes`` (what the caller could not read) in its parse notes.
+        ``headers``, ``parse_headers(raw)`` when the caller has it, spares reading them twice.
         """
-        parsed = parse_message(raw)
+        parsed = parse_message(raw, headers=headers)
         message_id = parsed.message_id[:900]
         digest = content_digest(raw)
         mail = self.search([("message_id", "=", message_id), ("content_digest", "=", digest)])

@@ -41,6 +41,7 @@ import psycopg2
 from odoo import api, fields, models
 
 from ..core.capture_policy import decide
+from ..core.mime import parse_headers
 from ..core.provider import (
     ADDED,
     DELETED,
@@ -329,9 +330,13 @@ class TrailMailbox(models.Model):
         policy = self._capture_policy() if results else None
         # Decided on the headers before anything is written: kept-out mail leaves no trace
         # but its provider id, not even its cloud links.
-        admitted = []
+        admitted, headers = [], {}
         for result in results:
-            verdict = None if isinstance(result, MessageError) else decide(result.raw, policy)
+            verdict = None
+            if not isinstance(result, MessageError):
+                # Read once: the capture below takes the same headers.
+                headers[result.ref.provider_id] = parse_headers(result.raw)
+                verdict = decide(result.raw, policy, headers[result.ref.provider_id])
             if verdict:
                 self._record_kept_out(result.ref, verdict)
                 kept_out += 1
@@ -353,7 +358,12 @@ class TrailMailbox(models.Model):
             try:
                 with self.env.cr.savepoint():
                     self.env["trail.mail"]._capture(
-                        self, result.ref, result.raw, links=found, notes=notes
+                        self,
+                        result.ref,
+                        result.raw,
+                        links=found,
+                        notes=notes,
+                        headers=headers.get(result.ref.provider_id),
                     )
             except Exception as error:
                 _logger.warning(

@@ -648,3 +648,26 @@ def test_unparseable_input_still_returns_a_message():
     parsed = mime.parse_message(b"\r\n\r\nSubject: late\r\n\r\nbody")
     assert parsed.subject == "late"
     assert parsed.defects
+
+
+def test_headers_read_once_give_the_same_message():
+    # The engine reads the headers first (for the never-capture lists) and hands them on.
+    variants = 0
+    for path in sorted(CASES.glob("*.eml")):
+        raw = path.read_bytes()
+        for sample in (
+            raw,
+            raw.replace(b"\r\n", b"\n"),
+            b"\r\n\r\n" + raw,
+            raw[: len(raw) // 2],
+            raw.split(b"\n\n", 1)[0],
+        ):
+            headers = mime.parse_headers(sample)
+            assert headers is not None, path.name
+            assert not headers.text and not headers.html and not headers.attachments
+            assert dataclasses.asdict(mime.parse_message(sample, headers=headers)) == (
+                dataclasses.asdict(mime.parse_message(sample))
+            ), path.name
+            variants += 1
+    assert variants > 300
+    assert mime.parse_headers(b"") is not None

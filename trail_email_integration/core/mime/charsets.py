@@ -164,6 +164,13 @@ def _str_to_bytes(value: str, direct_below: int = 0x80) -> bytes:
     The parser maps each 8-bit byte to a lone surrogate (surrogateescape); RFC 2231 values are
     percent-decoded by the stdlib as Latin-1, so for them pass ``direct_below=0x100``.
     """
+    if direct_below == 0x80:
+        # Most values are ASCII with a few escaped bytes: the codec does the same mapping
+        # far faster; only a surrogate that stands for no byte needs the loop below.
+        try:
+            return value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            pass
     out = bytearray()
     for char in value:
         code = ord(char)

@@ -36,40 +36,69 @@ def _fallback_message(raw: bytes, error: BaseException) -> ParsedMessage:
     return parsed
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse raw RFC 822 bytes. Never raises; see ``ParsedMessage.defects`` for what failed."""
+def parse_message(raw: bytes, headers: ParsedMessage | None = None) -> ParsedMessage:
+    """Parse raw RFC 822 bytes. Never raises; see ``ParsedMessage.defects`` for what failed.
+
+    ``headers``, what :func:`parse_headers` made of the same bytes, saves reading the header
+    block a second time; the result is the same.
+    """
     try:
         raw = bytes(raw or b"")
     except Exception as error:
         return _fallback_message(b"", error)
     try:
-        return _parse(raw)
+        return _parse(raw, headers)
     except Exception as error:  # RecursionError included: a hostile tree must not escape
         return _fallback_message(raw, error)
 
 
-def parse_headers(raw: bytes) -> ParsedMessage:
+def parse_headers(raw: bytes) -> ParsedMessage | None:
     """Parse only the header block of raw RFC 822 bytes: addresses, subject, ids and date read
-    exactly as ``parse_message`` reads them, with no body or attachments. Never raises."""
+    exactly as ``parse_message`` reads them, with no body or attachments (``text``, ``html``
+    and ``attachments`` stay empty). Never raises: None when the block cannot be read."""
     try:
         stripped = bytes(raw or b"").lstrip(b"\r\n")
         head, _body = split_entity(stripped)
         parsed = ParsedMessage()
         _read_headers(BytesParser(policy=_RAW_POLICY).parsebytes(head, headersonly=True), parsed)
         return parsed
-    except Exception as error:
-        parsed = ParsedMessage()
-        parsed.defects.append(f"headers could not be parsed ({error.__class__.__name__})")
-        return parsed
+    except Exception:  # parse_message reports the same trouble in its defects
+        return None
 
 
-def _parse(raw: bytes) -> ParsedMessage:
+HEADER_FIELDS = (
+    "message_id",
+    "in_reply_to",
+    "references",
+    "subject",
+    "date",
+    "from_",
+    "sender",
+    "reply_to",
+    "to",
+    "cc",
+    "bcc",
+    "headers",
+)
+
+
+def _take_headers(headers: ParsedMessage, parsed: ParsedMessage) -> None:
+    for name in HEADER_FIELDS:
+        value = getattr(headers, name)
+        setattr(parsed, name, list(value) if isinstance(value, list) else value)
+    parsed.defects.extend(headers.defects)
+
+
+def _parse(raw: bytes, headers: ParsedMessage | None = None) -> ParsedMessage:
     parsed = ParsedMessage()
     stripped = raw.lstrip(b"\r\n")
     if len(stripped) != len(raw):
         parsed.defects.append("blank lines before the headers were ignored")
     message = BytesParser(policy=_RAW_POLICY).parsebytes(stripped)
-    _read_headers(message, parsed)
+    if headers is None:
+        _read_headers(message, parsed)
+    else:
+        _take_headers(headers, parsed)
     walker = _Walker()
     try:
         walker.walk(message, stripped)
