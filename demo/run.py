@@ -200,6 +200,9 @@ def configure(env, side, http_port):
 
 def ensure_adviser(env):
     Users = env["res.users"].with_context(no_reset_password=True)
+    # An adviser keeps the client files: an internal user who may edit contacts (so also
+    # profiles, their notes and the link icons).
+    groups = [env.ref("base.group_user").id, env.ref("base.group_partner_manager").id]
     adviser = Users.search([("login", "=", ADVISER_LOGIN)])
     if not adviser:
         adviser = Users.create(
@@ -208,9 +211,12 @@ def ensure_adviser(env):
                 "login": ADVISER_LOGIN,
                 "password": ADVISER_LOGIN,
                 "email": ADVISER_EMAIL,
-                "groups_id": [(6, 0, [env.ref("base.group_user").id])],
+                "groups_id": [(6, 0, groups)],
             }
         )
+    else:
+        # A database made by an earlier demo gets the right too.
+        adviser.groups_id = [(4, group) for group in groups]
     return adviser
 
 

@@ -21,13 +21,32 @@ DB = "trail_demo_smoke"
 BUNDLED_COUNT = 60  # the real messages under trail_email_integration/tests/data/cases/0*.eml
 
 
-def _drop(state_dir):
+def _connect(state_dir, dbname):
     conf = (state_dir / "odoo-test.conf").read_text()
     options = dict(re.findall(r"^(\w+) = (.*)$", conf, re.MULTILINE))
-    conn = psycopg2.connect(
-        dbname="postgres", host=options["db_host"], port=options["db_port"],
-        user=options["db_user"],
-    )  # fmt: skip
+    return psycopg2.connect(
+        dbname=dbname, host=options["db_host"], port=options["db_port"], user=options["db_user"]
+    )
+
+
+def _adviser_groups(state_dir):
+    conn = _connect(state_dir, DB)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                """SELECT d.module || '.' || d.name
+                     FROM res_users u
+                     JOIN res_groups_users_rel r ON r.uid = u.id
+                     JOIN ir_model_data d ON d.model = 'res.groups' AND d.res_id = r.gid
+                    WHERE u.login = 'adviser'"""
+            )
+            return {row[0] for row in cr.fetchall()}
+    finally:
+        conn.close()
+
+
+def _drop(state_dir):
+    conn = _connect(state_dir, "postgres")
     try:
         conn.autocommit = True
         with conn.cursor() as cr:
@@ -96,6 +115,8 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         assert first["unfiled"] == BUNDLED_COUNT - 10
         assert first["filed_files"] == EXPECTED_FILING
         assert first["outgoing"] > 0
+        # The adviser keeps client files: logs notes on profiles and sets their link icons.
+        assert {"base.group_user", "base.group_partner_manager"} <= _adviser_groups(state_dir)
 
         second = _run_demo(project_root)
         assert second["captured"] == BUNDLED_COUNT, "a second run reuses what exists"

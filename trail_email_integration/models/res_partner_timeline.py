@@ -24,11 +24,14 @@ from datetime import date, datetime, time, timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import html2plaintext
 
 PAGE_SIZE = 40
 MAX_PAGE_SIZE = 200
 NOTE_PREVIEW = 300
+# A subject can be any length (one real message has 130 kB of it); the entry shows a line.
+SUBJECT_PREVIEW = 300
 MAIL_FIELDS = [
     "date",
     "direction",
@@ -123,7 +126,7 @@ class ResPartner(models.Model):
             contact_by_email.setdefault(address.email, []).append(address.partner_id.id)
         return {person.id: person.display_name for person in people}, contact_by_email
 
-    def _trail_timeline_mail_domain(self, filters, contact_by_email):
+    def _trail_timeline_mail_domain(self, filters, contact_by_email, contacts):
         if self.is_profile:
             domain = [("profile_ids", "in", self.ids)]
         else:
@@ -147,15 +150,24 @@ class ResPartner(models.Model):
         domain += self._trail_timeline_date_domain("date", filters)
         search = (filters.get("search") or "").strip()
         if search:
-            domain += [
-                "|",
-                "|",
-                "|",
-                ("subject", "ilike", search),
-                ("snippet", "ilike", search),
-                ("email_from", "ilike", search),
-                ("participant_ids.email", "ilike", search),
+            # What an entry shows: subject, text, the people (names and addresses as written
+            # in the mail, and the profile's contacts by their names here) and file names.
+            terms = [
+                [(field_name, "ilike", search)]
+                for field_name in (
+                    "subject",
+                    "snippet",
+                    "email_from",
+                    "participant_ids.email",
+                    "participant_ids.name",
+                    "attachment_ids.name",
+                )
             ]
+            named = {cid for cid, name in contacts.items() if search.casefold() in name.casefold()}
+            emails = [email for email, ids in contact_by_email.items() if named.intersection(ids)]
+            if emails:
+                terms.append([("participant_ids.email", "in", emails)])
+            domain += expression.OR(terms)
         return domain
 
     def _trail_timeline_date_domain(self, field_name, filters, as_date=False):
@@ -188,7 +200,7 @@ class ResPartner(models.Model):
         ]
 
     def _trail_timeline_mail(self, filters, after, limit, contact_by_email, contacts):
-        domain = self._trail_timeline_mail_domain(filters, contact_by_email)
+        domain = self._trail_timeline_mail_domain(filters, contact_by_email, contacts)
         domain += self._trail_keyset_domain("date", after)
         Mail = self.env["trail.mail"]
         # The search does not recompute a pending filing of mail captured or re-filed earlier
@@ -209,16 +221,24 @@ class ResPartner(models.Model):
 
         entries = []
         for mail in mails:
-            involved, others, seen = [], [], set()
+            involved, others, people, seen = [], [], [], set()
             for participant in by_mail.get(mail.id, []):
                 if participant.email in seen:
                     continue
                 seen.add(participant.email)
                 contact_ids = contact_by_email.get(participant.email)
                 if contact_ids:
-                    involved += [{"id": cid, "name": contacts.get(cid, "")} for cid in contact_ids]
+                    found = [{"id": cid, "name": contacts.get(cid, "")} for cid in contact_ids]
+                    involved += found
+                    people += [
+                        {"email": participant.email, "name": c["name"], "contact_id": c["id"]}
+                        for c in found
+                    ]
                 else:
-                    others.append({"email": participant.email, "name": participant.name or ""})
+                    person = {"email": participant.email, "name": participant.name or ""}
+                    others.append(person)
+                    people.append({**person, "contact_id": False})
+            senders = [p for p in people if p["email"] == self._trail_sender_email(by_mail, mail)]
             entries.append(
                 {
                     "kind": "mail",
@@ -227,11 +247,14 @@ class ResPartner(models.Model):
                     "sort_date": fields.Datetime.to_string(mail.date),
                     "date": fields.Datetime.to_string(mail.date),
                     "direction": mail.direction,
-                    "subject": mail.subject or "",
+                    "subject": (mail.subject or "")[:SUBJECT_PREVIEW],
                     "snippet": mail.snippet or "",
                     "email_from": mail.email_from or "",
                     "contacts": list({c["id"]: c for c in involved}.values()),
                     "others": others,
+                    # Who wrote it and to whom, in header order, for the entry's first line.
+                    "senders": senders,
+                    "recipients": [p for p in people if p not in senders],
                     "attachments": [
                         {
                             "id": attachment.id,
@@ -244,6 +267,13 @@ class ResPartner(models.Model):
                 }
             )
         return entries, more
+
+    @api.model
+    def _trail_sender_email(self, by_mail, mail):
+        for participant in by_mail.get(mail.id, []):
+            if participant.header == "from":
+                return participant.email
+        return None
 
     def _trail_timeline_notes(self, filters, after, limit):
         domain = [

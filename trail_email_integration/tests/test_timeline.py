@@ -83,8 +83,17 @@ class TestTimeline(ProfilesCase):
         self.assertEqual(
             [o["email"] for o in sent["others"]], ["adviser@firm.example", "acc@numbers.example"]
         )
+        # The entry's first line: who wrote it, then to whom, the profile's contacts marked.
+        self.assertEqual(
+            [(p["name"], p["contact_id"]) for p in sent["senders"]], [("Alex Adviser", False)]
+        )
+        self.assertEqual(
+            [(p["name"], p["contact_id"]) for p in sent["recipients"]],
+            [("Ada Client", self.ada.id), ("Acc Ountant", False)],
+        )
         received = entries["Email 5"]
         self.assertEqual(received["direction"], "incoming")
+        self.assertEqual([p["contact_id"] for p in received["senders"]], [self.ada.id])
         self.assertEqual([a["name"] for a in received["attachments"]], ["statement.pdf"])
         attachment = self.env["ir.attachment"].browse(received["attachments"][0]["id"])
         self.assertEqual(attachment.raw, b"%PDF-1.4 timeline test")
@@ -110,6 +119,23 @@ class TestTimeline(ProfilesCase):
         self.assertEqual(
             subjects(direction="outgoing", with_attachments=True, contact_id=self.ada.id), set()
         )
+
+    def test_search_reaches_the_people_and_files_an_entry_shows(self):
+        def subjects(text):
+            return set(self.subjects(self.all_pages({"search": text})[0]))
+
+        self.assertEqual(subjects("statement.pdf"), {"Email 5", "Email 15", "Email 25"})
+        self.assertEqual(subjects("Acc Ountant"), {"Email 4"})
+        # A contact is found by their name here, whatever name the mail gave them.
+        bens = {f"Email {h}" for h in range(30) if h % 3 == 0}
+        written = self.mails[3].participant_ids.filtered(lambda p: p.email == "ben@example.com")
+        written.sudo().name = "B. C."
+        self.assertEqual(subjects("Ben Client"), bens)
+        self.assertEqual(subjects("B. C."), {"Email 3"})
+        # A subject of any length comes as one line's worth.
+        self.mails[0].sudo().subject = "Very long " * 10000
+        entry = next(e for e in self.timeline()["entries"] if e["id"] == self.mails[0].id)
+        self.assertEqual(len(entry["subject"]), 300)
 
     def test_bad_date_is_a_clear_error(self):
         with self.assertRaisesRegex(UserError, "not a valid date"):

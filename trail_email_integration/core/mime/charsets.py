@@ -158,19 +158,20 @@ def decode_header_bytes(data: bytes) -> str:
     return clean_text(data.decode("utf-8", "trail-mime-cp1252"))
 
 
+# Surrogates that surrogateescape did not make (it makes U+DC80 to U+DCFF only).
+_STRAY_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
 def _str_to_bytes(value: str, direct_below: int = 0x80) -> bytes:
     """Recover the bytes behind a parsed header string.
 
     The parser maps each 8-bit byte to a lone surrogate (surrogateescape); RFC 2231 values are
     percent-decoded by the stdlib as Latin-1, so for them pass ``direct_below=0x100``.
     """
-    if direct_below == 0x80:
+    if direct_below == 0x80 and not _STRAY_SURROGATE_RE.search(value):
         # Most values are ASCII with a few escaped bytes: the codec does the same mapping
-        # far faster; only a surrogate that stands for no byte needs the loop below.
-        try:
-            return value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            pass
+        # far faster. A surrogate that stands for no byte needs the loop below.
+        return value.encode("utf-8", "surrogateescape")
     out = bytearray()
     for char in value:
         code = ord(char)

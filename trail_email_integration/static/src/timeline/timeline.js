@@ -71,6 +71,10 @@ export class ProfileTimeline extends Component {
         onWillStart(() => this.reload());
         onWillUpdateProps((next) => {
             if (next.record.resId !== this.props.record.resId) {
+                // Another record: its own contacts, so the filters start afresh (the notes
+                // and activities switch is a way of reading, and stays).
+                const activities = this.state.filters.activities;
+                this.state.filters = { ...emptyFilters(), activities };
                 return this.reload(next.record.resId);
             }
         });
@@ -93,12 +97,17 @@ export class ProfileTimeline extends Component {
         return Object.values(rest).some(Boolean);
     }
 
+    get datesInverted() {
+        const { date_from, date_to } = this.state.filters;
+        return Boolean(date_from && date_to && date_from > date_to);
+    }
+
     async reload(resId = this.resId) {
         this.generation++;
         this.state.entries = [];
         this.state.cursor = false;
         this.state.loaded = false;
-        if (!resId) {
+        if (!resId || this.datesInverted) {
             this.state.loaded = true;
             return;
         }
@@ -218,6 +227,12 @@ export class ProfileTimeline extends Component {
 
     participantLabel(participant) {
         return participant.name || participant.email;
+    }
+
+    personClass(person) {
+        return person.contact_id
+            ? "o_trail_timeline_contact_name fw-bold"
+            : "o_trail_timeline_other text-muted";
     }
 }
 

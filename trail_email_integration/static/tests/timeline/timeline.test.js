@@ -1,4 +1,5 @@
 import { defineMailModels } from "@mail/../tests/mail_test_helpers";
+import { Component, useState, xml } from "@odoo/owl";
 import { expect, test } from "@odoo/hoot";
 import { queryAll, queryAllTexts, queryAttribute, queryOne } from "@odoo/hoot-dom";
 import { advanceTime, animationFrame } from "@odoo/hoot-mock";
@@ -32,6 +33,8 @@ function mail(id, date, values = {}) {
         email_from: "",
         contacts: [{ id: 7, name: "Ada Client" }],
         others: [],
+        senders: [{ email: "ada@example.com", name: "Ada Client", contact_id: 7 }],
+        recipients: [{ email: "alex@firm.example", name: "Alex Adviser", contact_id: false }],
         attachments: [],
         ...values,
     };
@@ -85,6 +88,13 @@ test("lists the mail newest first, by month, with what each entry needs", async 
                     direction: "outgoing",
                     subject: "Your annual review",
                     others: [{ email: "acc@numbers.example", name: "Acc Ountant" }],
+                    senders: [
+                        { email: "alex@firm.example", name: "Alex Adviser", contact_id: false },
+                    ],
+                    recipients: [
+                        { email: "ada@example.com", name: "Ada Client", contact_id: 7 },
+                        { email: "acc@numbers.example", name: "Acc Ountant", contact_id: false },
+                    ],
                     attachments: [
                         { id: 41, name: "review.pdf", mimetype: "application/pdf", url: "" },
                         { id: 42, name: "Shared folder", mimetype: "", url: "https://x.test/f" },
@@ -106,9 +116,14 @@ test("lists the mail newest first, by month, with what each entry needs", async 
     ]);
     expect(".o_trail_timeline_mail:eq(0) .fa-paper-plane").toHaveCount(1);
     expect(".o_trail_timeline_mail:eq(1) .fa-inbox").toHaveCount(1);
+    // Who wrote it, then to whom; the profile's contacts stand out.
+    expect(".o_trail_timeline_mail:eq(0) .o_trail_timeline_people").toHaveText(
+        "Alex Adviser → Ada Client, Acc Ountant"
+    );
     expect(".o_trail_timeline_mail:eq(0) .o_trail_timeline_contact_name").toHaveText("Ada Client");
-    expect(".o_trail_timeline_mail:eq(0) .o_trail_timeline_others").toHaveText(
-        "with Acc Ountant"
+    expect(".o_trail_timeline_mail:eq(0) .o_trail_timeline_other").toHaveCount(2);
+    expect(".o_trail_timeline_mail:eq(1) .o_trail_timeline_people").toHaveText(
+        "Ada Client → Alex Adviser"
     );
     expect(".o_trail_timeline_mail:eq(1) .o_trail_timeline_snippet").toHaveText("Snippet 2");
     expect(queryAllTexts(".o_trail_timeline_attachment")).toEqual(["review.pdf", "Shared folder"]);
@@ -220,6 +235,44 @@ test("the text search applies once typing pauses, and only once", async () => {
     await contains(".o_trail_timeline_direction").click();
     await animationFrame();
     expect(calls.length).toBe(2);
+});
+
+test("a period that starts after it ends is not asked for, and says so", async () => {
+    const calls = serveTimeline([
+        { entries: [mail(1, "2026-11-20 10:00:00")], cursor: false, contacts: CONTACTS },
+    ]);
+    await mountTimeline();
+    await pickDate(".o_trail_timeline_date_from", "2026-06-30");
+    await pickDate(".o_trail_timeline_date_to", "2026-01-01");
+    expect(calls.length).toBe(2);
+    expect(".o_trail_timeline_empty").toHaveText(
+        "The period starts after it ends: swap the dates."
+    );
+});
+
+test("another record starts with no filters, the notes switch kept", async () => {
+    const calls = serveTimeline([
+        { entries: [mail(1, "2026-11-20 10:00:00")], cursor: false, contacts: CONTACTS },
+    ]);
+    class Form extends Component {
+        static template = xml`<ProfileTimeline record="state.record"/>`;
+        static components = { ProfileTimeline };
+        static props = ["*"];
+        setup() {
+            this.state = useState({ record: { resId: 3, resModel: "res.partner" } });
+        }
+    }
+    const form = await mountWithCleanup(Form);
+    await contains(".o_trail_timeline_contact").select("8");
+    await contains(".o_trail_timeline_activities").check();
+    expect(calls.at(-1).filters.contact_id).toBe("8");
+
+    form.state.record = { resId: 4, resModel: "res.partner" };
+    await animationFrame();
+    await animationFrame();
+    expect(calls.at(-1).ids).toEqual([4]);
+    expect(calls.at(-1).filters.contact_id).toBe("");
+    expect(calls.at(-1).filters.activities).toBe(true);
 });
 
 test("an empty result says so", async () => {
