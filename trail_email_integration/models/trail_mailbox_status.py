@@ -268,11 +268,16 @@ class TrailMailbox(models.Model):
         return method()
 
     def action_open_failures(self):
+        """The window action listing this mailbox's failed messages, those to retry first.
+
+        The status card hands it straight to the web client, which needs ``views``.
+        """
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Failed messages of %s", self.address or ""),
             "res_model": "trail.mail.failure",
+            "views": [(False, "list"), (False, "form")],
             "view_mode": "list,form",
             "domain": [("mailbox_id", "=", self.id)],
             "context": {"search_default_unresolved": 1, "default_mailbox_id": self.id},

@@ -212,3 +212,5 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(menu.parent_id, self.env.ref("trail_email_integration.menu_root"))
         failures = self.mailbox.action_open_failures()
         self.assertEqual(failures["res_model"], "trail.mail.failure")
+        # The web client maps over "views"; without them the card's button crashed.
+        self.assertEqual(failures["views"], [(False, "list"), (False, "form")])

@@ -3,7 +3,7 @@
  * left, the last and next scan, the counters, what to do about the last problem, and the
  * buttons that act on the mailbox. It reloads itself while the history import runs.
  */
-import { Component, onMounted, onWillUnmount } from "@odoo/owl";
+import { Component, onMounted, onWillUnmount, status } from "@odoo/owl";
 import { formatDate, formatDateTime } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
@@ -166,8 +166,13 @@ export class MailboxStatusCard extends Component {
     }
 
     async reload() {
-        await this.props.record.load();
-        this.attention.refresh();
+        // A button may have opened another screen (Failed messages) in place of this card.
+        if (status(this) !== "destroyed") {
+            await this.props.record.load();
+        }
+        if (status(this) !== "destroyed") {
+            this.attention.refresh();
+        }
     }
 }
 

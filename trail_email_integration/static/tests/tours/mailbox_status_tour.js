@@ -1,7 +1,8 @@
 /**
- * The status card during a running history import: the progress shown, then "Scan now" runs a
- * step and the card shows more; the menu badge counts the mailbox that needs attention; then
- * the Mailbox page. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
+ * The status card during a running history import: the progress shown and the menu badge
+ * counting the mailbox that needs attention; then "Scan now" runs a step and the card shows
+ * more; "Failed messages" opens the list of the message that failed; then the Mailbox page.
+ * Data and the stepping provider come from tests/test_mailbox_status_tour.py.
  */
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
@@ -49,6 +50,15 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         {
             content: "and a higher percentage",
             trigger: `${card} .o_trail_backfill_percent:contains('62%')`,
+        },
+        {
+            content: "Open the failed messages from the card",
+            trigger: `${card} button[name='action_open_failures']`,
+            run: "click",
+        },
+        {
+            content: "The list of failed messages opens on the one that failed",
+            trigger: ".o_list_view .o_data_row:contains('Requested entity was not found')",
         },
         {
             content: "Open the Mailbox page",
