@@ -248,7 +248,19 @@ class TrailMailbox(models.Model):
             )
 
     def action_scan_now(self):
+        """Have the scan (and a running history import) run as soon as a cron worker is free;
+        return the notification that says so."""
         self.write({"next_scan": fields.Datetime.now(), "retry_after": False})
+        # The crons do the work, not this request: a scan may fetch many messages, more than a
+        # web request should wait for. The status card watches for the result.
         self.env.ref("trail_email_integration.cron_scan")._trigger()
         if self.filtered(lambda m: m.state == BACKFILLING):
             self.env.ref("trail_email_integration.cron_backfill")._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("Scan started: new mail appears here in a moment."),
+                "type": "info",
+            },
+        }

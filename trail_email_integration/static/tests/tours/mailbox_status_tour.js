@@ -44,6 +44,14 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
             run: "click",
         },
         {
+            content: "Odoo says the scan started",
+            trigger: ".o_notification:contains('Scan started')",
+        },
+        {
+            content: "and the card, once it sees the scan has run, what it found",
+            trigger: ".o_notification:contains('Scan done: 50 messages captured.')",
+        },
+        {
             content: "The card shows the progress that was made",
             trigger: `${card} .o_trail_backfill_count:contains('150 of about 241 messages')`,
         },
