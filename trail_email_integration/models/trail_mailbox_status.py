@@ -22,14 +22,39 @@ Caveats
 
 from datetime import datetime, timezone
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..core.provider import MessageRef
-from .trail_mailbox import BACKFILLING, CONNECTING, ERROR, NEEDS_RECONNECT, PAUSED
+from .trail_mailbox import (
+    BACKFILLING,
+    CONNECTING,
+    ERROR,
+    NEEDS_RECONNECT,
+    PAUSED,
+    SYNCING_STATES,
+)
 
 ATTENTION_STATES = (NEEDS_RECONNECT, ERROR)
 ATTENTION_BUS_TYPE = "trail.mailbox/attention"
+
+
+def _first_run(cron, due, now):
+    """When ``cron`` first runs at or after ``due`` (``now`` if it is about to run and ``due``
+    is past), or None when it is switched off."""
+    if not cron.active:
+        return None
+    triggers = cron.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).mapped("call_at")
+    if due <= now and min([cron.nextcall, *triggers]) <= now:
+        return now
+    # After a run, Odoo moves nextcall on by whole intervals from where it was.
+    interval = relativedelta(**{cron.interval_type: cron.interval_number})
+    run = cron.nextcall
+    while run < due:
+        run += interval
+    return min([run, *(call_at for call_at in triggers if call_at >= due)])
 
 
 class TrailMailbox(models.Model):
@@ -60,6 +85,13 @@ class TrailMailbox(models.Model):
         compute="_compute_advice",
         help="The last problem in words, and the action that solves it.",
     )
+    next_scan_run = fields.Datetime(
+        string="Next scan",
+        compute="_compute_next_scan_run",
+        help="When the regular scan will next look at this mailbox. Empty when no scan will "
+        "run: the mailbox is paused, must be reconnected, stopped on an error, or is not yet "
+        "connected.",
+    )
 
     # ------------------------------------------------------------------ computes
     @api.depends("failure_ids.resolved")
@@ -73,6 +105,18 @@ class TrailMailbox(models.Model):
             mailbox.needs_attention = mailbox.state in ATTENTION_STATES or bool(
                 mailbox.failed_count
             )
+
+    @api.depends("state", "active", "next_scan", "retry_after")
+    def _compute_next_scan_run(self):
+        cron = self.env.ref("trail_email_integration.cron_scan", raise_if_not_found=False)
+        now = fields.Datetime.now()
+        for mailbox in self:
+            if not cron or not mailbox.active or mailbox.state not in SYNCING_STATES:
+                mailbox.next_scan_run = False
+                continue
+            # The scan cron looks at a mailbox once its next scan and any retry time are past.
+            due = max(filter(None, (mailbox.next_scan, mailbox.retry_after)), default=now)
+            mailbox.next_scan_run = _first_run(cron.sudo(), due, now) or False
 
     @api.depends(
         "state",

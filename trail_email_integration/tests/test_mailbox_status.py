@@ -74,6 +74,42 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(words(5 * 3600), "about 5 hours")
         self.assertEqual(words(3 * 86400), "about 3 days")
 
+    # ------------------------------------------------------------------ next scan
+    def test_next_scan_is_when_the_scan_job_will_look_at_the_mailbox(self):
+        now = fields.Datetime.now()
+        cron = self.env.ref("trail_email_integration.cron_scan")
+        cron.write({"interval_number": 30, "interval_type": "minutes"})
+        cron.nextcall = now + timedelta(minutes=10)
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        self.mailbox.write({"state": "active", "retry_after": False})
+
+        def next_run(**values):
+            self.mailbox.write(values)
+            self.mailbox.invalidate_recordset(["next_scan_run"])
+            return self.mailbox.next_scan_run
+
+        # Due before the job's next run: that run scans it.
+        self.assertEqual(next_run(next_scan=now + timedelta(minutes=5)), cron.nextcall)
+        # Due after it: the job's following run.
+        later = cron.nextcall + timedelta(minutes=30)
+        self.assertEqual(next_run(next_scan=now + timedelta(minutes=20)), later)
+        # The provider asked to wait: not before its retry time.
+        self.assertEqual(
+            next_run(next_scan=now, retry_after=now + timedelta(minutes=50)),
+            cron.nextcall + timedelta(minutes=60),
+        )
+        # No scan will run: no time at all.
+        for state in ("paused", "needs_reconnect", "error", "connecting"):
+            self.assertFalse(next_run(state=state, retry_after=False), state)
+        cron.active = False
+        self.assertFalse(next_run(state="active"))
+        cron.active = True
+
+        # Scan now wakes the job at once.
+        self.mailbox.action_scan_now()
+        self.mailbox.invalidate_recordset(["next_scan_run"])
+        self.assertLessEqual(self.mailbox.next_scan_run, fields.Datetime.now())
+
     # ------------------------------------------------------------------ failures
     def test_failed_message_is_retried_through_the_provider(self):
         self.add("Good")

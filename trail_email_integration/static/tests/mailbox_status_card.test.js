@@ -48,6 +48,7 @@ class TrailMailbox extends models.Model {
     backfill_time_left = fields.Char();
     last_scan = fields.Datetime();
     next_scan = fields.Datetime();
+    next_scan_run = fields.Datetime();
     retry_after = fields.Datetime();
     captured_count = fields.Integer();
     filed_count = fields.Integer();
@@ -67,6 +68,7 @@ class TrailMailbox extends models.Model {
             backfill_reached: "2023-03-14 09:00:00",
             backfill_progress: 41.67,
             backfill_time_left: "about 35 minutes",
+            next_scan_run: "2019-03-11 10:00:00",
             captured_count: 1240,
             filed_count: 310,
             unfiled_count: 930,
@@ -113,7 +115,8 @@ class TrailMailbox extends models.Model {
     }
 
     action_pause() {
-        this.write([1], { state: "paused", backfill_time_left: "on hold" });
+        // As the server computes it: a paused mailbox has no next scan.
+        this.write([1], { state: "paused", backfill_time_left: "on hold", next_scan_run: false });
         return true;
     }
 
@@ -160,6 +163,7 @@ test("a backfilling mailbox shows its progress, scans and counters", async () =>
     expect(`${first} .o_trail_backfill_reached`).toHaveText("back to 03/14/2023");
     expect(`${first} .o_trail_backfill_left`).toHaveText("time left: about 35 minutes");
     expect(`${first} .o_trail_last_scan`).toHaveText("not yet");
+    expect(`${first} .o_trail_next_scan`).toHaveText("03/11/2019 11:00:00");
     expect(`${first} .o_trail_counter[data-counter='captured']`).toHaveText("1,240\nCaptured");
     expect(`${first} .o_trail_counter[data-counter='failed']`).toHaveText("0\nFailed");
     expect(`${first} .o_trail_advice`).toHaveCount(0);
@@ -179,6 +183,8 @@ test("a mailbox that needs its owner says what to do", async () => {
     expect(`${second} .o_trail_advice`).toHaveClass("alert-danger");
     expect(`${second} .o_trail_advice div`).toHaveCount(2);
     expect(`${second} .o_trail_advice`).toHaveText(/invalid_grant/);
+    // Its stored next scan is stale: no scan runs before a reconnect.
+    expect(`${second} .o_trail_next_scan`).toHaveText("after you reconnect");
     expect(`${second} button[name='action_reconnect']`).toHaveClass("btn-primary");
     expect(`${second} button[name='action_scan_now']`).toHaveCount(0);
     expect(`${second} button[name='action_open_failures']`).toHaveCount(1);
@@ -248,6 +254,7 @@ test("Pause changes the buttons; Reconnect follows the provider's sign-in action
     expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Paused");
     expect(`${card(1)} button[name='action_resume']`).toHaveCount(1);
     expect(`${card(1)} button[name='action_pause']`).toHaveCount(0);
+    expect(`${card(1)} .o_trail_next_scan`).toHaveText("when you resume");
 
     await click(`${card(2)} button[name='action_reconnect']`);
     await animationFrame();

@@ -99,8 +99,21 @@ export class MailboxStatusCard extends Component {
         return this.data.last_scan ? formatDateTime(this.data.last_scan) : _t("not yet");
     }
 
+    /** When the next scan will run, or, when none will, what it waits for. */
     get nextScanText() {
-        return this.data.next_scan ? formatDateTime(this.data.next_scan) : _t("not yet");
+        switch (this.data.state) {
+            case "connecting":
+                return _t("once connected");
+            case "paused":
+                return _t("when you resume");
+            case "needs_reconnect":
+                return _t("after you reconnect");
+            case "error":
+                return _t("after you resume");
+        }
+        // The server's time already waits for the provider's retry time and the scan job.
+        const run = this.data.next_scan_run;
+        return run ? formatDateTime(run) : _t("none: scans are switched off");
     }
 
     get counters() {
@@ -293,7 +306,7 @@ export const mailboxStatusCard = {
         { name: "backfill_progress", type: "float" },
         { name: "backfill_time_left", type: "char" },
         { name: "last_scan", type: "datetime" },
-        { name: "next_scan", type: "datetime" },
+        { name: "next_scan_run", type: "datetime" },
         { name: "retry_after", type: "datetime" },
         { name: "captured_count", type: "integer" },
         { name: "filed_count", type: "integer" },
