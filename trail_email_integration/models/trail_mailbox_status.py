@@ -14,12 +14,15 @@ How it works
       that is marked done once the mailbox is healthy again, and a badge on the "My mailbox"
       menu, kept current through the bus.
     - Retrying a failed message fetches it again through the mailbox's provider and captures
-      it; a new error is recorded on the same failure.
+      it; a new error is recorded on the same failure. A message the provider no longer has
+      (deleted or moved) is said so in words; its owner dismisses it. A dismissed failure is
+      kept, with who dismissed it and when, and leaves the Failed counter.
 
 Caveats
     The time left assumes the rate so far holds; the first step of a run gives no estimate.
 """
 
+import logging
 from datetime import datetime, timezone
 
 from dateutil.relativedelta import relativedelta
@@ -37,8 +40,14 @@ from .trail_mailbox import (
     SYNCING_STATES,
 )
 
+_logger = logging.getLogger(__name__)
+
 ATTENTION_STATES = (NEEDS_RECONNECT, ERROR)
 ATTENTION_BUS_TYPE = "trail.mailbox/attention"
+
+# How a failed message was settled.
+CAPTURED = "captured"
+DISMISSED = "dismissed"
 
 
 def _first_run(cron, due, now):
@@ -163,7 +172,9 @@ class TrailMailbox(models.Model):
             return self.env._("about %s hours", hours)
         return self.env._("about %s days", round(hours / 24))
 
-    @api.depends("state", "last_error", "retry_after", "failed_count", "provider")
+    @api.depends(
+        "state", "last_error", "retry_after", "failed_count", "provider", "failure_ids.gone"
+    )
     def _compute_advice(self):
         for mailbox in self:
             mailbox.advice = "\n".join(mailbox._advice_lines()) or False
@@ -211,15 +222,31 @@ class TrailMailbox(models.Model):
                     ),
                 )
             )
-        if self.failed_count:
+        failures = self.failure_ids.filtered(lambda f: not f.resolved)
+        gone = len(failures.filtered("gone"))
+        to_retry = len(failures) - gone
+        if to_retry:
             lines.append(
                 self.env._(
                     "%s messages could not be captured. Open Failed messages and click Retry.",
-                    self.failed_count,
+                    to_retry,
                 )
-                if self.failed_count > 1
+                if to_retry > 1
                 else self.env._(
                     "1 message could not be captured. Open Failed messages and click Retry."
+                )
+            )
+        if gone:
+            lines.append(
+                self.env._(
+                    "%s messages are no longer in the mailbox (deleted or moved). Open Failed "
+                    "messages and dismiss them.",
+                    gone,
+                )
+                if gone > 1
+                else self.env._(
+                    "1 message is no longer in the mailbox (deleted or moved). Open Failed "
+                    "messages and dismiss it."
                 )
             )
         return lines
@@ -338,7 +365,7 @@ class TrailMailbox(models.Model):
         captured = Location.search(
             [("mailbox_id", "=", self.id), ("provider_id", "in", failures.mapped("provider_id"))]
         ).mapped("provider_id")
-        failures.filtered(lambda f: f.provider_id in captured).resolved = True
+        failures.filtered(lambda f: f.provider_id in captured)._mark_captured()
         pending = failures.filtered(lambda f: not f.resolved)
         if not pending:
             return len(failures)
@@ -359,6 +386,24 @@ class TrailMailFailure(models.Model):
     internal_date = fields.Datetime(string="Received", readonly=True)
     has_attachments = fields.Boolean(readonly=True)
     user_id = fields.Many2one(related="mailbox_id.user_id", string="Owner")
+    gone = fields.Boolean(
+        string="No longer in the mailbox",
+        readonly=True,
+        help="The provider answered that it no longer has this message: it was deleted, or "
+        "moved out of Odoo's reach, since it was listed. Retrying cannot capture it.",
+    )
+    resolution = fields.Selection(
+        [(CAPTURED, "Captured"), (DISMISSED, "Dismissed")],
+        string="Outcome",
+        readonly=True,
+        copy=False,
+        help="Empty while the message is still to retry.",
+    )
+    dismissed_by = fields.Many2one("res.users", readonly=True, copy=False)
+    dismissed_on = fields.Datetime(readonly=True, copy=False)
+    problem = fields.Char(
+        compute="_compute_problem", help="What went wrong, in words, and what to do about it."
+    )
 
     @api.model
     def _values_from_ref(self, ref):
@@ -385,6 +430,26 @@ class TrailMailFailure(models.Model):
             has_attachments=self.has_attachments,
         )
 
+    @api.depends("gone", "resolution", "dismissed_by")
+    def _compute_problem(self):
+        for failure in self:
+            if failure.resolution == CAPTURED:
+                failure.problem = self.env._("Captured since; nothing to do.")
+            elif failure.resolution == DISMISSED:
+                failure.problem = self.env._(
+                    "Dismissed by %s; this message is not captured.",
+                    failure.dismissed_by.name or "",
+                )
+            elif failure.gone:
+                failure.problem = self.env._(
+                    "This message is no longer in the mailbox (deleted or moved); dismiss it."
+                )
+            else:
+                failure.problem = self.env._(
+                    "Odoo could not capture this message. Click Retry; if it fails again, "
+                    "dismiss it, or send its technical details to your administrator."
+                )
+
     @api.model_create_multi
     def create(self, vals_list):
         failures = super().create(vals_list)
@@ -397,35 +462,93 @@ class TrailMailFailure(models.Model):
             self.mailbox_id._sync_attention()
         return result
 
+    def _mark_captured(self):
+        """Settle these failures: their message has been captured since."""
+        self.write({"resolved": True, "resolution": CAPTURED})
+
     def action_retry(self):
-        """Fetch the selected messages again; say how many were captured."""
+        """Fetch the selected messages that are still to retry again; return the notification
+        that says how many were captured and how many still fail."""
         self.check_access("write")
+        pending = self.filtered(lambda f: not f.resolved)
+        if not pending:
+            return self._notification(
+                self.env._("Nothing to retry: these messages are captured or dismissed."),
+                "info",
+            )
         captured = 0
         # Capture writes records users only read; the engine runs as superuser, as in the crons.
-        for mailbox in self.sudo().mailbox_id:
+        for mailbox in pending.sudo().mailbox_id:
             captured += mailbox._retry_failures(
-                self.sudo().filtered(lambda f, m=mailbox: f.mailbox_id == m)
+                pending.sudo().filtered(lambda f, m=mailbox: f.mailbox_id == m)
             )
-        left = self.filtered(lambda f: not f.resolved)
-        if left:
-            message = self.env._(
-                "%(done)s of %(total)s messages captured; %(left)s failed again (see Error).",
-                done=captured,
-                total=len(self),
-                left=len(left),
-            )
-        else:
-            message = (
+        left = pending.filtered(lambda f: not f.resolved)
+        if not left:
+            return self._notification(
                 self.env._("%s messages captured.", captured)
                 if captured != 1
-                else self.env._("The message was captured.")
+                else self.env._("The message was captured."),
+                "success",
             )
+        lines = [
+            self.env._(
+                "Captured: %(done)s. Still failing: %(left)s.", done=captured, left=len(left)
+            )
+        ]
+        gone = left.filtered("gone")
+        if gone:
+            lines.append(
+                self.env._(
+                    "%s of them are no longer in the mailbox (deleted or moved): dismiss them.",
+                    len(gone),
+                )
+                if len(gone) > 1
+                else self.env._(
+                    "1 of them is no longer in the mailbox (deleted or moved): dismiss it."
+                )
+            )
+        # A mailbox-wide problem (lost grant, slow-down) stopped the retry: say what to do.
+        for mailbox in left.mailbox_id:
+            if mailbox.state in ATTENTION_STATES or (
+                mailbox.retry_after and mailbox.retry_after > fields.Datetime.now()
+            ):
+                lines.extend(mailbox._advice_lines()[:1])
+        return self._notification(" ".join(lines), "warning")
+
+    def action_dismiss(self):
+        """Settle the selected failures without capturing their messages; return the
+        notification that says so.
+
+        Nothing is deleted: each stays listed as dismissed, with who dismissed it and when,
+        and leaves the mailbox's Failed counter.
+        """
+        self.check_access("write")
+        pending = self.filtered(lambda f: not f.resolved)
+        pending.write(
+            {
+                "resolved": True,
+                "resolution": DISMISSED,
+                "dismissed_by": self.env.uid,
+                "dismissed_on": fields.Datetime.now(),
+            }
+        )
+        if pending:
+            _logger.info("Failed messages %s dismissed by user %s", pending.ids, self.env.uid)
+        return self._notification(
+            self.env._("%s messages dismissed. They stay listed under Dismissed.", len(pending))
+            if len(pending) != 1
+            else self.env._("The message was dismissed. It stays listed under Dismissed."),
+            "success",
+        )
+
+    def _notification(self, message, kind):
+        # The list behind it shows the new outcome once the notification is up.
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "message": message,
-                "type": "warning" if left else "success",
+                "type": kind,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

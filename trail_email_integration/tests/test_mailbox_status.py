@@ -21,12 +21,14 @@ class TestMailboxStatus(CaptureCase):
         kind = self.env.ref("trail_email_integration.mail_activity_type_mailbox_attention")
         return self.mailbox.activity_ids.filtered(lambda a: a.activity_type_id == kind)
 
-    def fail_fetch_of(self, provider_id, error="404 gone"):
+    def fail_fetch_of(self, provider_id, error="500 broken", gone=False):
         real_fetch = self.provider.fetch
 
         def fetch(refs):
             return [
-                MessageError(error, ref.provider_id) if ref.provider_id == provider_id else found
+                MessageError(error, ref.provider_id, gone=gone)
+                if ref.provider_id == provider_id
+                else found
                 for ref, found in zip(refs, real_fetch(refs), strict=True)
             ]
 
@@ -121,9 +123,13 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(failure.labels, "INBOX,Label_7")
         self.assertTrue(failure.internal_date)
 
-        # Still failing: the new error is kept on the same failure.
+        self.assertIn("Click Retry", failure.problem)
+
+        # Still failing: the new error is kept on the same failure, and the user is told.
         self.fail_fetch_of(bad, error="500 still broken")
-        failure.action_retry()
+        result = failure.action_retry()
+        self.assertEqual(result["params"]["type"], "warning")
+        self.assertEqual(result["params"]["message"], "Captured: 0. Still failing: 1.")
         self.assertEqual(len(self.mailbox.failure_ids), 1)
         self.assertEqual(failure.attempts, 2)
         self.assertEqual(failure.error, "500 still broken")
@@ -134,13 +140,71 @@ class TestMailboxStatus(CaptureCase):
         result = failure.action_retry()
         self.assertEqual(result["params"]["type"], "success")
         self.assertTrue(failure.resolved)
+        self.assertEqual(failure.resolution, "captured")
         self.assertEqual(self.mailbox.failed_count, 0)
         self.assertIn("Quarterly statement", self.mails().mapped("subject"))
         location = self.mailbox.location_ids.filtered(lambda loc: loc.provider_id == bad)
         self.assertEqual(location.labels, "INBOX,Label_7")
 
-        failure.action_retry()
+        result = failure.action_retry()
         self.assertEqual(len(self.mails()), 2, "a second retry stores nothing twice")
+        self.assertIn("Nothing to retry", result["params"]["message"])
+
+    def test_a_message_gone_from_the_mailbox_is_said_in_words_and_dismissed(self):
+        self.add("Kept")
+        bad, _raw = self.add("Deleted at Google")
+        self.fail_fetch_of(bad, error="messages.get: HTTP 404 (notFound)", gone=True)
+        self.run_backfill()
+        failure = self.mailbox.failure_ids
+        self.assertTrue(failure.gone)
+        self.assertEqual(
+            failure.problem,
+            "This message is no longer in the mailbox (deleted or moved); dismiss it.",
+        )
+        self.assertEqual(failure.error, "messages.get: HTTP 404 (notFound)")
+        self.assertIn("no longer in the mailbox", self.mailbox.advice)
+        self.assertNotIn("click Retry", self.mailbox.advice)
+
+        # A retry cannot bring it back, and says so.
+        self.box.delete(bad)
+        self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
+        result = failure.action_retry()
+        self.assertEqual(
+            result["params"]["message"],
+            "Captured: 0. Still failing: 1. "
+            "1 of them is no longer in the mailbox (deleted or moved): dismiss it.",
+        )
+        self.assertTrue(failure.gone)
+
+        # Dismissed: kept on record with who and when, and out of the Failed counter.
+        captured = self.mailbox.captured_count
+        result = failure.action_dismiss()
+        self.assertEqual(result["params"]["type"], "success")
+        self.assertIn("dismissed", result["params"]["message"])
+        self.assertTrue(failure.exists())
+        self.assertTrue(failure.resolved)
+        self.assertEqual(failure.resolution, "dismissed")
+        self.assertEqual(failure.dismissed_by, self.env.user)
+        self.assertTrue(failure.dismissed_on)
+        self.assertIn("Dismissed by", failure.problem)
+        self.assertEqual(self.mailbox.failed_count, 0)
+        self.assertEqual(self.mailbox.captured_count, captured)
+        self.assertFalse(self.mailbox.needs_attention)
+        self.assertFalse(self.attention_activities())
+        self.assertFalse(self.mailbox.advice)
+
+        # Failing again later (a re-listed window) adds the attempt, not a new alarm.
+        self.mailbox._record_failure(bad, "messages.get: HTTP 404 (notFound)", gone=True)
+        self.assertEqual(failure.resolution, "dismissed")
+        self.assertEqual(self.mailbox.failed_count, 0)
+        self.assertEqual(failure.attempts, 3)
+
+    def test_failure_labels_say_what_they_show(self):
+        labels = {
+            name: field.string for name, field in self.env["trail.mail.failure"]._fields.items()
+        }
+        self.assertEqual(labels["provider_id"], "Message id at the provider")
+        self.assertEqual(labels["error"], "Technical details")
 
     def test_the_owner_retries_from_the_interface(self):
         adviser = self.env["res.users"].create(
@@ -160,6 +224,13 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(result["params"]["message"], "The message was captured.")
         self.assertTrue(self.mailbox.failure_ids.resolved)
         self.assertEqual(self.mails().mapped("subject"), ["Signed engagement letter"])
+
+        other, _raw = self.add("Moved to a shared mailbox")
+        self.fail_fetch_of(other, gone=True)
+        self.run_scan()
+        failure = self.mailbox.failure_ids.filtered(lambda f: f.provider_id == other)
+        failure.with_user(adviser).action_dismiss()
+        self.assertEqual(failure.dismissed_by, adviser)
 
     def test_retry_when_the_grant_is_gone_asks_for_a_reconnect(self):
         bad, _raw = self.add("Lost")

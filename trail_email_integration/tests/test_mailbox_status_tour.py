@@ -169,3 +169,7 @@ class TestMailboxStatusTour(HttpCase):
         self.mailbox.invalidate_recordset()
         self.assertEqual(self.mailbox.backfill_count, 150)
         self.assertEqual(self.mailbox.state, "backfilling")
+        failure = self.mailbox.failure_ids
+        self.assertEqual((failure.attempts, failure.resolution), (2, "dismissed"))
+        self.assertEqual(failure.dismissed_by, self.admin)
+        self.assertEqual(self.mailbox.failed_count, 0)

@@ -1,8 +1,9 @@
 /**
  * The status card during a running history import: the progress shown and the menu badge
  * counting the mailbox that needs attention; then "Scan now" runs a step and the card shows
- * more; "Failed messages" opens the list of the message that failed; then the Mailbox page.
- * Data and the stepping provider come from tests/test_mailbox_status_tour.py.
+ * more; "Failed messages" opens the list of the message that failed, where Retry says it still
+ * fails and Dismiss settles it; then the Mailbox page. Data and the stepping provider come from
+ * tests/test_mailbox_status_tour.py.
  */
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
@@ -65,8 +66,30 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
             run: "click",
         },
         {
-            content: "The list of failed messages opens on the one that failed",
-            trigger: ".o_list_view .o_data_row:contains('Requested entity was not found')",
+            content: "The list of failed messages opens on the one that failed, in words",
+            trigger: ".o_list_view .o_data_row:contains('Odoo could not capture this message')",
+        },
+        {
+            content: "Retry it",
+            trigger: ".o_list_view .o_data_row button[name='action_retry']",
+            run: "click",
+        },
+        {
+            content: "The provider still refuses it, and Odoo says so",
+            trigger: ".o_notification:contains('Captured: 0. Still failing: 1.')",
+        },
+        {
+            content: "Dismiss it",
+            trigger: ".o_list_view .o_data_row button[name='action_dismiss']",
+            run: "click",
+        },
+        {
+            content: "Odoo says it stays listed",
+            trigger: ".o_notification:contains('It stays listed under Dismissed')",
+        },
+        {
+            content: "and it leaves the list of messages to retry",
+            trigger: ".o_list_view:not(:has(.o_data_row))",
         },
         {
             content: "Open the Mailbox page",
