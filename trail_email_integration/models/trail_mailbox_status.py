@@ -70,10 +70,16 @@ class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
     backfill_rate_since = fields.Datetime(
-        readonly=True, copy=False, help="When the current run of the backfill started."
+        string="Rate measured since",
+        readonly=True,
+        copy=False,
+        help="When the current run of the backfill started.",
     )
     backfill_rate_base = fields.Integer(
-        readonly=True, copy=False, help="Messages imported before the current run."
+        string="Imported before this run",
+        readonly=True,
+        copy=False,
+        help="Messages imported before the current run.",
     )
     backfill_progress = fields.Float(string="Progress (%)", compute="_compute_backfill_rate")
     backfill_rate = fields.Float(
@@ -87,7 +93,11 @@ class TrailMailbox(models.Model):
         help="Messages that could not be captured and are not yet captured by a retry.",
     )
     needs_attention = fields.Boolean(
-        compute="_compute_needs_attention", store=True, index=True, readonly=True
+        string="Needs attention",
+        compute="_compute_needs_attention",
+        store=True,
+        index=True,
+        readonly=True,
     )
     advice = fields.Text(
         string="What to do",
@@ -382,9 +392,9 @@ class TrailMailFailure(models.Model):
     _inherit = "trail.mail.failure"
 
     labels = fields.Char(string="Folders / labels", readonly=True)
-    thread_key = fields.Char(readonly=True)
+    thread_key = fields.Char(string="Thread id at the provider", readonly=True)
     internal_date = fields.Datetime(string="Received", readonly=True)
-    has_attachments = fields.Boolean(readonly=True)
+    has_attachments = fields.Boolean(string="With attachments", readonly=True)
     user_id = fields.Many2one(related="mailbox_id.user_id", string="Owner")
     gone = fields.Boolean(
         string="No longer in the mailbox",
@@ -399,8 +409,8 @@ class TrailMailFailure(models.Model):
         copy=False,
         help="Empty while the message is still to retry.",
     )
-    dismissed_by = fields.Many2one("res.users", readonly=True, copy=False)
-    dismissed_on = fields.Datetime(readonly=True, copy=False)
+    dismissed_by = fields.Many2one("res.users", string="Dismissed by", readonly=True, copy=False)
+    dismissed_on = fields.Datetime(string="Dismissed on", readonly=True, copy=False)
     problem = fields.Char(
         compute="_compute_problem", help="What went wrong, in words, and what to do about it."
     )

@@ -13,6 +13,9 @@ from odoo.tools import mute_logger
 from .capture_common import CaptureCase
 
 SYNC_LOGGER = "odoo.addons.trail_email_integration.models.trail_mailbox_sync"
+ADDON_MODELS = "odoo.addons.trail_email_integration.models."
+# The mailbox's own files, and the one that defines the failure model.
+MAILBOX_FILES = ("trail_mailbox", "trail_mail_parts")
 
 
 @tagged("post_install", "-at_install")
@@ -198,6 +201,30 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(failure.resolution, "dismissed")
         self.assertEqual(self.mailbox.failed_count, 0)
         self.assertEqual(failure.attempts, 3)
+
+    def test_mailbox_labels_are_sentences(self):
+        # Odoo titles a field's name when it has no string ("Backfill Years"); ours read as
+        # sentences, with capitals for names only.
+        names = {"Google", "Microsoft", "Odoo", "Gmail", "ID", "Message-ID"}
+
+        def own_fields(model):
+            for cls in type(self.env[model]).__mro__:
+                module = cls.__module__.rpartition(".")[2]
+                if cls.__module__.startswith(ADDON_MODELS) and module.startswith(MAILBOX_FILES):
+                    for name, value in vars(cls).items():
+                        if isinstance(value, fields.Field) and not value.automatic:
+                            yield name
+
+        titled = []
+        for model in ("trail.mailbox", "trail.mail.failure", "trail.mailbox.send"):
+            for name in set(own_fields(model)):
+                label = self.env[model]._fields[name].string
+                if any(word[0].isupper() and word not in names for word in label.split()[1:]):
+                    titled.append(f"{model}.{name}: {label}")
+        self.assertFalse(titled)
+        labels = self.env["trail.mailbox"]._fields
+        self.assertEqual(labels["backfill_start"].string, "History start")
+        self.assertEqual(labels["last_scan"].string, "Last scan")
 
     def test_failure_labels_say_what_they_show(self):
         labels = {
