@@ -339,6 +339,29 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(self.mailbox.action_reconnect(), {"tag": "microsoft"})
         self.assertEqual(calls, [("google", self.mailbox.id), ("microsoft", self.mailbox.id)])
 
+    def test_preferences_offer_reconnect_for_a_connected_provider(self):
+        adviser = self.env["res.users"].create(
+            {
+                "name": "Ada Preferences",
+                "login": "ada.preferences",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        self.assertFalse(adviser.trail_has_google_mailbox)
+        mailbox = self.env["trail.mailbox"].create({"provider": "google", "user_id": adviser.id})
+        self.assertFalse(adviser.trail_has_google_mailbox, "a first sign-in not yet completed")
+        mailbox.state = "active"
+        self.assertTrue(adviser.trail_has_google_mailbox)
+        self.assertFalse(adviser.trail_has_microsoft_mailbox)
+        # The preferences form reads them as the user.
+        values = adviser.with_user(adviser).read(
+            ["trail_has_google_mailbox", "trail_has_microsoft_mailbox"]
+        )[0]
+        self.assertEqual(
+            (values["trail_has_google_mailbox"], values["trail_has_microsoft_mailbox"]),
+            (True, False),
+        )
+
     def test_my_mailbox_action_and_menu(self):
         action = self.env.ref("trail_email_integration.action_my_mailbox")
         self.assertEqual(action.view_mode, "kanban,form")

@@ -2,8 +2,8 @@
  * The status card during a running history import: the progress shown and the menu badge
  * counting the mailbox that needs attention; then "Scan now" runs a step and the card shows
  * more; "Failed messages" opens the list of the message that failed, where Retry says it still
- * fails and Dismiss settles it; then the Mailbox page. Data and the stepping provider come from
- * tests/test_mailbox_status_tour.py.
+ * fails and Dismiss settles it; then the Mailbox page, and the preferences' card and connect
+ * buttons. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
  */
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
@@ -120,6 +120,34 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         {
             content: "The preferences show the same card",
             trigger: ".modal .o_trail_mailbox_card:contains('150 of about 241 messages')",
+        },
+        {
+            content: "Google is connected already: its button only reconnects, and steps back",
+            trigger:
+                ".modal button[name='action_trail_connect_google'].btn-secondary:contains('Reconnect Google')",
+        },
+        {
+            content: "Microsoft 365 is not: connecting it is the call to action",
+            trigger:
+                ".modal button[name='action_trail_connect_microsoft'].btn-primary:contains('Connect Microsoft 365')",
+        },
+        {
+            content: "The buttons do not touch",
+            trigger: ".modal .o_trail_connect_buttons",
+            run() {
+                const buttons = [...document.querySelectorAll(".modal .o_trail_connect_buttons button")];
+                if (buttons.length !== 3) {
+                    throw new Error(`3 buttons expected, ${buttons.length} found`);
+                }
+                for (let index = 1; index < buttons.length; index++) {
+                    const left = buttons[index - 1].getBoundingClientRect();
+                    const right = buttons[index].getBoundingClientRect();
+                    const apart = right.top >= left.bottom || right.left - left.right >= 4;
+                    if (!apart) {
+                        throw new Error(`buttons ${index} and ${index + 1} touch`);
+                    }
+                }
+            },
         },
     ],
 });
