@@ -227,6 +227,22 @@ test("after Scan now the card waits for the scan, then says what it found", asyn
     expect(`${card(1)} button[name='action_scan_now']`).not.toHaveAttribute("disabled");
 });
 
+test("a scan stopped by a lost grant says the card has the reason", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    await click(`${card(1)} button[name='action_scan_now']`);
+    await animationFrame();
+    MockServer.env["trail.mailbox"].write([1], {
+        state: "needs_reconnect",
+        advice: "Google no longer lets Odoo read this mailbox (invalid_grant).",
+    });
+    await advanceTime(MailboxStatusCard.scanPollDelay);
+    await animationFrame();
+    expect(".o_notification:last").toHaveText(/The scan did not complete; the card says why\./);
+    expect(`${card(1)} .o_trail_advice`).toHaveText(/invalid_grant/);
+    expect(`${card(1)} .o_trail_next_scan`).toHaveText("after you reconnect");
+});
+
 test("a scan no worker takes is waited for a while, then the card says so", async () => {
     patchWithCleanup(MailboxStatusCard, { scanPollLimit: 2 });
     await mountView({ resModel: "trail.mailbox", type: "kanban", arch });

@@ -222,13 +222,16 @@ export class MailboxStatusCard extends Component {
     // few seconds until the scan has left a trace, then says what it found. If no cron worker
     // takes the job within about two minutes, the card stops waiting and says so.
 
+    /** What a scan changes, as it was before "Scan now" was clicked. */
     scanSnapshot() {
-        const { last_scan, state, retry_after, captured_count } = this.data;
-        return { last_scan, state, retry_after, captured_count };
+        const { last_scan, captured_count } = this.data;
+        return { last_scan, captured_count };
     }
 
     watchScan(before) {
-        this.scanWatch = { before, polls: 0 };
+        // Scan now itself clears the retry time, so problems are judged from its answer on.
+        const { state, retry_after } = this.data;
+        this.scanWatch = { before: { ...before, state, retry_after }, polls: 0 };
         this.scan.waiting = true;
         this.checkScan();
     }
@@ -267,16 +270,25 @@ export class MailboxStatusCard extends Component {
     scanOutcome(before) {
         const data = this.data;
         const same = (a, b) => (a && b ? +a === +b : !a && !b);
-        if (data.state !== before.state || !same(data.retry_after, before.retry_after)) {
+        if (!same(data.last_scan, before.last_scan)) {
+            return this.scanDone(data.captured_count - before.captured_count);
+        }
+        const stopped = ["needs_reconnect", "error"].includes(data.state);
+        if (stopped || !same(data.retry_after, before.retry_after)) {
+            // A lost grant, an error or a slow-down: the card's advice says what to do.
             return {
                 type: "warning",
                 message: _t("The scan did not complete; the card says why."),
             };
         }
-        if (same(data.last_scan, before.last_scan)) {
-            return null;
+        if (!["backfilling", "active"].includes(data.state)) {
+            // Paused meanwhile: no scan will run, and the card says so.
+            return { type: "info", message: _t("No scan ran: the mailbox is paused.") };
         }
-        const captured = (data.captured_count || 0) - (before.captured_count || 0);
+        return null;
+    }
+
+    scanDone(captured) {
         return {
             type: "success",
             message:
