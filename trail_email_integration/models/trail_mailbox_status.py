@@ -90,7 +90,7 @@ class TrailMailbox(models.Model):
         compute="_compute_failed_count",
         store=True,
         readonly=True,
-        help="Messages that could not be captured and are not yet captured by a retry.",
+        help="Messages that could not be captured, and were neither captured since nor dismissed.",
     )
     needs_attention = fields.Boolean(
         string="Needs attention",

@@ -52,6 +52,7 @@ from ..core.provider import (
     TemporaryError,
 )
 from .trail_mailbox import ACTIVE, BACKFILLING, ERROR, NEEDS_RECONNECT, SYNCING_STATES
+from .trail_mailbox_status import DISMISSED
 
 _logger = logging.getLogger(__name__)
 
@@ -416,7 +417,7 @@ class TrailMailbox(models.Model):
         failure = self.failure_ids.filtered(lambda f: f.provider_id == provider_id)
         if failure:
             values["attempts"] = failure.attempts + 1
-            if failure.resolution != "dismissed":
+            if failure.resolution != DISMISSED:
                 values.update(resolved=False, resolution=False)
             failure.write(values)
         else:
