@@ -247,6 +247,11 @@ class TestMailboxStatus(CaptureCase):
         self.run_backfill()
         self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
 
+        # The card's figures, as the owner reads them (the scan job is read as superuser).
+        card = self.mailbox.with_user(adviser).read(["next_scan_run", "advice", "failed_count"])
+        self.assertTrue(card[0]["next_scan_run"])
+        self.assertIn("click Retry", card[0]["advice"])
+
         result = self.mailbox.failure_ids.with_user(adviser).action_retry()
         self.assertEqual(result["params"]["message"], "The message was captured.")
         self.assertTrue(self.mailbox.failure_ids.resolved)
