@@ -232,6 +232,7 @@ def test_fetch_is_byte_exact_in_batches_of_at_most_50(emu, gmail_provider):
     results = provider.fetch([*refs, spam, missing])
 
     assert isinstance(results[-1], MessageError) and results[-1].provider_id == "deadbeef"
+    assert results[-1].gone, "a 404 means the message is no longer in the mailbox"
     fetched = {result.ref.provider_id: result for result in results[:-1]}
     assert all(isinstance(result, Fetched) for result in fetched.values())
     assert {message_id: fetched[message_id].raw for message_id in ids} == dict(

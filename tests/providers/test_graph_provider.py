@@ -304,6 +304,7 @@ def test_fetch_is_byte_exact_in_batches_of_twenty(graph_emu, make_provider):
     assert [r.raw for r in results[:-1]] == raws
     assert all(isinstance(r, Fetched) for r in results[:-1])
     assert isinstance(results[-1], MessageError) and results[-1].provider_id == "AAkALgmissing"
+    assert results[-1].gone, "ErrorItemNotFound means the message is no longer in the mailbox"
     stats = graph_emu.stats()
     assert stats["batch_requests"] == 3 and stats["batch_inner_requests"] == 46
     # The three batches, and msal reading the authority's metadata once for this provider.

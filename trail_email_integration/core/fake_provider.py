@@ -230,7 +230,7 @@ class FakeProvider(Provider):
                 time.sleep(self.fetch_delay)
             message = self.box.messages.get(ref.provider_id)
             if message is None:
-                results.append(MessageError("message not found", ref.provider_id))
+                results.append(MessageError("message not found", ref.provider_id, gone=True))
             else:
                 results.append(Fetched(self._ref(ref.provider_id), message["raw"]))
         return results

@@ -133,9 +133,16 @@ class AuthorisationLost(ProviderError):
 
 
 class MessageError(ProviderError):
-    def __init__(self, message, provider_id):
+    """One message could not be had; the others go on.
+
+    ``gone`` says the provider no longer has it (deleted, or moved out of reach since it was
+    listed), so fetching it again cannot help.
+    """
+
+    def __init__(self, message, provider_id, gone=False):
         super().__init__(message)
         self.provider_id = provider_id
+        self.gone = gone
 
 
 class Provider(abc.ABC):

@@ -7,6 +7,13 @@ class ResUsers(models.Model):
     _inherit = "res.users"
 
     trail_mailbox_ids = fields.One2many("trail.mailbox", "user_id", string="Mailboxes")
+    # Whether the preferences offer "Connect" or "Reconnect" for each provider.
+    trail_has_google_mailbox = fields.Boolean(
+        string="Has a Google mailbox", compute="_compute_trail_has_mailbox"
+    )
+    trail_has_microsoft_mailbox = fields.Boolean(
+        string="Has a Microsoft 365 mailbox", compute="_compute_trail_has_mailbox"
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -20,9 +27,27 @@ class ResUsers(models.Model):
             self.env.registry.clear_cache()
         return result
 
+    @api.depends("trail_mailbox_ids.provider", "trail_mailbox_ids.state")
+    def _compute_trail_has_mailbox(self):
+        """A personal mailbox of the provider that was connected once, as the preferences'
+        buttons connect; one still waiting for its first sign-in does not count."""
+        for user in self:
+            providers = {
+                mailbox.provider
+                for mailbox in user.sudo().trail_mailbox_ids
+                if mailbox.owner_type == "personal" and mailbox.state != "connecting"
+            }
+            user.trail_has_google_mailbox = "google" in providers
+            user.trail_has_microsoft_mailbox = "microsoft" in providers
+
     @property
     def SELF_READABLE_FIELDS(self):
-        return [*super().SELF_READABLE_FIELDS, "trail_mailbox_ids"]
+        return [
+            *super().SELF_READABLE_FIELDS,
+            "trail_mailbox_ids",
+            "trail_has_google_mailbox",
+            "trail_has_microsoft_mailbox",
+        ]
 
     def action_trail_connect_google(self):
         self.ensure_one()

@@ -70,10 +70,12 @@ class TrailMailFailure(models.Model):
     _rec_name = "provider_id"
 
     mailbox_id = fields.Many2one("trail.mailbox", required=True, index=True, ondelete="cascade")
-    provider_id = fields.Char(required=True, index=True)
-    error = fields.Text(required=True)
+    provider_id = fields.Char(string="Message id at the provider", required=True, index=True)
+    error = fields.Text(string="Technical details", required=True)
     attempts = fields.Integer(default=1)
-    resolved = fields.Boolean(index=True)
+    resolved = fields.Boolean(
+        string="Settled", index=True, help="Captured since, or dismissed: nothing left to retry."
+    )
 
     _sql_constraints = [
         (

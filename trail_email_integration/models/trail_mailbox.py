@@ -53,6 +53,7 @@ class TrailMailbox(models.Model):
     )
     owner_type = fields.Selection(
         [("personal", "Personal"), ("company", "Company-managed")],
+        string="Owner type",
         default="personal",
         required=True,
     )
@@ -65,23 +66,33 @@ class TrailMailbox(models.Model):
     aliases = fields.Text(help="Send-as addresses of this mailbox, one per line.")
     active = fields.Boolean(default=True)
 
-    state = fields.Selection(STATES, default=CONNECTING, required=True, tracking=True, index=True)
-    state_message = fields.Char(compute="_compute_state_message")
-    last_error = fields.Text(readonly=True)
+    state = fields.Selection(
+        STATES, string="Status", default=CONNECTING, required=True, tracking=True, index=True
+    )
+    state_message = fields.Char(string="Status in words", compute="_compute_state_message")
+    last_error = fields.Text(string="Last error", readonly=True)
 
     # Cursors. Opaque to everything but the provider.
     cursor = fields.Text(readonly=True, copy=False, help="The scan's bookmark at the provider.")
     backfill_years = fields.Integer(
+        string="Years of history",
         default=lambda self: self._default_backfill_years(),
         help="How far back the first import reaches.",
     )
-    connected_at = fields.Datetime(readonly=True, copy=False)
+    connected_at = fields.Datetime(string="Connected on", readonly=True, copy=False)
     backfill_start = fields.Datetime(
-        compute="_compute_backfill_start", store=True, help="Mail older than this is not imported."
+        string="History start",
+        compute="_compute_backfill_start",
+        store=True,
+        help="Mail older than this is not imported.",
     )
-    backfill_page = fields.Text(readonly=True, copy=False, help="Position of the current page.")
-    backfill_last_id = fields.Char(readonly=True, copy=False, help="Last message done in it.")
-    backfill_done = fields.Boolean(readonly=True, copy=False)
+    backfill_page = fields.Text(
+        string="Import page", readonly=True, copy=False, help="Position of the current page."
+    )
+    backfill_last_id = fields.Char(
+        string="Last message imported", readonly=True, copy=False, help="Last message done in it."
+    )
+    backfill_done = fields.Boolean(string="History imported", readonly=True, copy=False)
     backfill_total = fields.Integer(string="Estimated total", readonly=True, copy=False)
     backfill_count = fields.Integer(string="Imported so far", readonly=True, copy=False)
     backfill_reached = fields.Datetime(string="Reached date", readonly=True, copy=False)
@@ -94,12 +105,20 @@ class TrailMailbox(models.Model):
         string="Skipped", readonly=True, copy=False, help="Spam, trash and drafts."
     )
     failed_count = fields.Integer(string="Failed", readonly=True, copy=False)
-    last_scan = fields.Datetime(readonly=True, copy=False)
-    next_scan = fields.Datetime(readonly=True, copy=False)
-    retry_after = fields.Datetime(
-        readonly=True, copy=False, help="After a temporary error, nothing runs before this."
+    last_scan = fields.Datetime(string="Last scan", readonly=True, copy=False)
+    next_scan = fields.Datetime(
+        string="Next scan due",
+        readonly=True,
+        copy=False,
+        help="The regular scan looks at the mailbox again once this time is past.",
     )
-    retry_attempts = fields.Integer(readonly=True, copy=False)
+    retry_after = fields.Datetime(
+        string="No retry before",
+        readonly=True,
+        copy=False,
+        help="After a temporary error, nothing runs before this.",
+    )
+    retry_attempts = fields.Integer(string="Retry attempts", readonly=True, copy=False)
 
     failure_ids = fields.One2many("trail.mail.failure", "mailbox_id", string="Failed messages")
     location_ids = fields.One2many("trail.mail.location", "mailbox_id", string="Captured messages")
@@ -248,7 +267,19 @@ class TrailMailbox(models.Model):
             )
 
     def action_scan_now(self):
+        """Have the scan (and a running history import) run as soon as a cron worker is free;
+        return the notification that says so."""
         self.write({"next_scan": fields.Datetime.now(), "retry_after": False})
+        # The crons do the work, not this request: a scan may fetch many messages, more than a
+        # web request should wait for. The status card watches for the result.
         self.env.ref("trail_email_integration.cron_scan")._trigger()
         if self.filtered(lambda m: m.state == BACKFILLING):
             self.env.ref("trail_email_integration.cron_backfill")._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("Scan started: new mail appears here in a moment."),
+                "type": "info",
+            },
+        }

@@ -38,9 +38,15 @@ class TrailMailbox(models.Model):
     _provider_sleep = staticmethod(time.sleep)
     _provider_clock = staticmethod(time.monotonic)
 
-    google_refresh_token = fields.Char(groups="base.group_system", copy=False, exportable=False)
-    google_access_token = fields.Char(groups="base.group_system", copy=False, exportable=False)
-    google_token_expiry = fields.Datetime(groups="base.group_system", copy=False, exportable=False)
+    google_refresh_token = fields.Char(
+        string="Google refresh token", groups="base.group_system", copy=False, exportable=False
+    )
+    google_access_token = fields.Char(
+        string="Google access token", groups="base.group_system", copy=False, exportable=False
+    )
+    google_token_expiry = fields.Datetime(
+        string="Google token expiry", groups="base.group_system", copy=False, exportable=False
+    )
 
     # ------------------------------------------------------------------ configuration
     @api.model

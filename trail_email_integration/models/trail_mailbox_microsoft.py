@@ -64,8 +64,15 @@ _ROTATED = {}
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
-    microsoft_token_cache = fields.Text(groups="base.group_system", copy=False, exportable=False)
-    microsoft_auth_flow = fields.Text(groups="base.group_system", copy=False, exportable=False)
+    microsoft_token_cache = fields.Text(
+        string="Microsoft token cache", groups="base.group_system", copy=False, exportable=False
+    )
+    microsoft_auth_flow = fields.Text(
+        string="Microsoft sign-in under way",
+        groups="base.group_system",
+        copy=False,
+        exportable=False,
+    )
 
     # ------------------------------------------------------------------ configuration
     @api.model

@@ -157,7 +157,9 @@ class TrailMailboxSend(models.Model):
         string="Outgoing mail", index=True, help="Id of the mail.mail, which may be deleted."
     )
     message_id = fields.Char(string="Message-ID", index=True)
-    sent_at = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    sent_at = fields.Datetime(
+        string="Sent on", required=True, default=fields.Datetime.now, index=True
+    )
     state = fields.Selection(
         [
             (SENDING, "Handed to the provider"),
@@ -165,11 +167,14 @@ class TrailMailboxSend(models.Model):
             (FAILED, "Failed"),
             (UNKNOWN, "Outcome unknown"),
         ],
+        string="Status",
         required=True,
         default=SENDING,
     )
-    provider_id = fields.Char(help="The sent copy's id at the provider.")
-    thread_key = fields.Char()
+    provider_id = fields.Char(
+        string="Message id at the provider", help="The sent copy's id at the provider."
+    )
+    thread_key = fields.Char(string="Thread id at the provider")
 
     @contextmanager
     def _durable(self):

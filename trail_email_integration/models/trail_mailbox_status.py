@@ -14,32 +14,72 @@ How it works
       that is marked done once the mailbox is healthy again, and a badge on the "My mailbox"
       menu, kept current through the bus.
     - Retrying a failed message fetches it again through the mailbox's provider and captures
-      it; a new error is recorded on the same failure.
+      it; a new error is recorded on the same failure. A message the provider no longer has
+      (deleted or moved) is said so in words; its owner dismisses it. A dismissed failure is
+      kept, with who dismissed it and when, and leaves the Failed counter.
 
 Caveats
     The time left assumes the rate so far holds; the first step of a run gives no estimate.
 """
 
+import logging
 from datetime import datetime, timezone
+
+from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..core.provider import MessageRef
-from .trail_mailbox import BACKFILLING, CONNECTING, ERROR, NEEDS_RECONNECT, PAUSED
+from .trail_mailbox import (
+    BACKFILLING,
+    CONNECTING,
+    ERROR,
+    NEEDS_RECONNECT,
+    PAUSED,
+    SYNCING_STATES,
+)
+
+_logger = logging.getLogger(__name__)
 
 ATTENTION_STATES = (NEEDS_RECONNECT, ERROR)
 ATTENTION_BUS_TYPE = "trail.mailbox/attention"
+
+# How a failed message was settled.
+CAPTURED = "captured"
+DISMISSED = "dismissed"
+
+
+def _first_run(cron, due, now):
+    """When ``cron`` first runs at or after ``due`` (``now`` if it is about to run and ``due``
+    is past), or None when it is switched off."""
+    if not cron.active:
+        return None
+    triggers = cron.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).mapped("call_at")
+    if due <= now and min([cron.nextcall, *triggers]) <= now:
+        return now
+    # After a run, Odoo moves nextcall on by whole intervals from where it was.
+    interval = relativedelta(**{cron.interval_type: cron.interval_number})
+    run = cron.nextcall
+    while run < due:
+        run += interval
+    return min([run, *(call_at for call_at in triggers if call_at >= due)])
 
 
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
     backfill_rate_since = fields.Datetime(
-        readonly=True, copy=False, help="When the current run of the backfill started."
+        string="Rate measured since",
+        readonly=True,
+        copy=False,
+        help="When the current run of the backfill started.",
     )
     backfill_rate_base = fields.Integer(
-        readonly=True, copy=False, help="Messages imported before the current run."
+        string="Imported before this run",
+        readonly=True,
+        copy=False,
+        help="Messages imported before the current run.",
     )
     backfill_progress = fields.Float(string="Progress (%)", compute="_compute_backfill_rate")
     backfill_rate = fields.Float(
@@ -50,15 +90,26 @@ class TrailMailbox(models.Model):
         compute="_compute_failed_count",
         store=True,
         readonly=True,
-        help="Messages that could not be captured and are not yet captured by a retry.",
+        help="Messages that could not be captured, and were neither captured since nor dismissed.",
     )
     needs_attention = fields.Boolean(
-        compute="_compute_needs_attention", store=True, index=True, readonly=True
+        string="Needs attention",
+        compute="_compute_needs_attention",
+        store=True,
+        index=True,
+        readonly=True,
     )
     advice = fields.Text(
         string="What to do",
         compute="_compute_advice",
         help="The last problem in words, and the action that solves it.",
+    )
+    next_scan_run = fields.Datetime(
+        string="Next scan",
+        compute="_compute_next_scan_run",
+        help="When the regular scan will next look at this mailbox. Empty when no scan will "
+        "run: the mailbox is paused, must be reconnected, stopped on an error, or is not yet "
+        "connected.",
     )
 
     # ------------------------------------------------------------------ computes
@@ -73,6 +124,18 @@ class TrailMailbox(models.Model):
             mailbox.needs_attention = mailbox.state in ATTENTION_STATES or bool(
                 mailbox.failed_count
             )
+
+    @api.depends("state", "active", "next_scan", "retry_after")
+    def _compute_next_scan_run(self):
+        cron = self.env.ref("trail_email_integration.cron_scan", raise_if_not_found=False)
+        now = fields.Datetime.now()
+        for mailbox in self:
+            if not cron or not mailbox.active or mailbox.state not in SYNCING_STATES:
+                mailbox.next_scan_run = False
+                continue
+            # The scan cron looks at a mailbox once its next scan and any retry time are past.
+            due = max(filter(None, (mailbox.next_scan, mailbox.retry_after)), default=now)
+            mailbox.next_scan_run = _first_run(cron.sudo(), due, now) or False
 
     @api.depends(
         "state",
@@ -119,7 +182,9 @@ class TrailMailbox(models.Model):
             return self.env._("about %s hours", hours)
         return self.env._("about %s days", round(hours / 24))
 
-    @api.depends("state", "last_error", "retry_after", "failed_count", "provider")
+    @api.depends(
+        "state", "last_error", "retry_after", "failed_count", "provider", "failure_ids.gone"
+    )
     def _compute_advice(self):
         for mailbox in self:
             mailbox.advice = "\n".join(mailbox._advice_lines()) or False
@@ -167,15 +232,31 @@ class TrailMailbox(models.Model):
                     ),
                 )
             )
-        if self.failed_count:
+        failures = self.failure_ids.filtered(lambda f: not f.resolved)
+        gone = len(failures.filtered("gone"))
+        to_retry = len(failures) - gone
+        if to_retry:
             lines.append(
                 self.env._(
                     "%s messages could not be captured. Open Failed messages and click Retry.",
-                    self.failed_count,
+                    to_retry,
                 )
-                if self.failed_count > 1
+                if to_retry > 1
                 else self.env._(
                     "1 message could not be captured. Open Failed messages and click Retry."
+                )
+            )
+        if gone:
+            lines.append(
+                self.env._(
+                    "%s messages are no longer in the mailbox (deleted or moved). Open Failed "
+                    "messages and dismiss them.",
+                    gone,
+                )
+                if gone > 1
+                else self.env._(
+                    "1 message is no longer in the mailbox (deleted or moved). Open Failed "
+                    "messages and dismiss it."
                 )
             )
         return lines
@@ -268,11 +349,16 @@ class TrailMailbox(models.Model):
         return method()
 
     def action_open_failures(self):
+        """The window action listing this mailbox's failed messages, those to retry first.
+
+        The status card hands it straight to the web client, which needs ``views``.
+        """
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Failed messages of %s", self.address or ""),
             "res_model": "trail.mail.failure",
+            "views": [(False, "list"), (False, "form")],
             "view_mode": "list,form",
             "domain": [("mailbox_id", "=", self.id)],
             "context": {"search_default_unresolved": 1, "default_mailbox_id": self.id},
@@ -289,7 +375,7 @@ class TrailMailbox(models.Model):
         captured = Location.search(
             [("mailbox_id", "=", self.id), ("provider_id", "in", failures.mapped("provider_id"))]
         ).mapped("provider_id")
-        failures.filtered(lambda f: f.provider_id in captured).resolved = True
+        failures.filtered(lambda f: f.provider_id in captured)._mark_captured()
         pending = failures.filtered(lambda f: not f.resolved)
         if not pending:
             return len(failures)
@@ -306,10 +392,28 @@ class TrailMailFailure(models.Model):
     _inherit = "trail.mail.failure"
 
     labels = fields.Char(string="Folders / labels", readonly=True)
-    thread_key = fields.Char(readonly=True)
+    thread_key = fields.Char(string="Thread id at the provider", readonly=True)
     internal_date = fields.Datetime(string="Received", readonly=True)
-    has_attachments = fields.Boolean(readonly=True)
+    has_attachments = fields.Boolean(string="With attachments", readonly=True)
     user_id = fields.Many2one(related="mailbox_id.user_id", string="Owner")
+    gone = fields.Boolean(
+        string="No longer in the mailbox",
+        readonly=True,
+        help="The provider answered that it no longer has this message: it was deleted, or "
+        "moved out of Odoo's reach, since it was listed. Retrying cannot capture it.",
+    )
+    resolution = fields.Selection(
+        [(CAPTURED, "Captured"), (DISMISSED, "Dismissed")],
+        string="Outcome",
+        readonly=True,
+        copy=False,
+        help="Empty while the message is still to retry.",
+    )
+    dismissed_by = fields.Many2one("res.users", string="Dismissed by", readonly=True, copy=False)
+    dismissed_on = fields.Datetime(string="Dismissed on", readonly=True, copy=False)
+    problem = fields.Char(
+        compute="_compute_problem", help="What went wrong, in words, and what to do about it."
+    )
 
     @api.model
     def _values_from_ref(self, ref):
@@ -336,6 +440,26 @@ class TrailMailFailure(models.Model):
             has_attachments=self.has_attachments,
         )
 
+    @api.depends("gone", "resolution", "dismissed_by")
+    def _compute_problem(self):
+        for failure in self:
+            if failure.resolution == CAPTURED:
+                failure.problem = self.env._("Captured since; nothing to do.")
+            elif failure.resolution == DISMISSED:
+                failure.problem = self.env._(
+                    "Dismissed by %s; this message is not captured.",
+                    failure.dismissed_by.name or "",
+                )
+            elif failure.gone:
+                failure.problem = self.env._(
+                    "This message is no longer in the mailbox (deleted or moved); dismiss it."
+                )
+            else:
+                failure.problem = self.env._(
+                    "Odoo could not capture this message. Click Retry; if it fails again, "
+                    "dismiss it, or send its technical details to your administrator."
+                )
+
     @api.model_create_multi
     def create(self, vals_list):
         failures = super().create(vals_list)
@@ -348,35 +472,93 @@ class TrailMailFailure(models.Model):
             self.mailbox_id._sync_attention()
         return result
 
+    def _mark_captured(self):
+        """Settle these failures: their message has been captured since."""
+        self.write({"resolved": True, "resolution": CAPTURED})
+
     def action_retry(self):
-        """Fetch the selected messages again; say how many were captured."""
+        """Fetch the selected messages that are still to retry again; return the notification
+        that says how many were captured and how many still fail."""
         self.check_access("write")
+        pending = self.filtered(lambda f: not f.resolved)
+        if not pending:
+            return self._notification(
+                self.env._("Nothing to retry: these messages are captured or dismissed."),
+                "info",
+            )
         captured = 0
         # Capture writes records users only read; the engine runs as superuser, as in the crons.
-        for mailbox in self.sudo().mailbox_id:
+        for mailbox in pending.sudo().mailbox_id:
             captured += mailbox._retry_failures(
-                self.sudo().filtered(lambda f, m=mailbox: f.mailbox_id == m)
+                pending.sudo().filtered(lambda f, m=mailbox: f.mailbox_id == m)
             )
-        left = self.filtered(lambda f: not f.resolved)
-        if left:
-            message = self.env._(
-                "%(done)s of %(total)s messages captured; %(left)s failed again (see Error).",
-                done=captured,
-                total=len(self),
-                left=len(left),
-            )
-        else:
-            message = (
+        left = pending.filtered(lambda f: not f.resolved)
+        if not left:
+            return self._notification(
                 self.env._("%s messages captured.", captured)
                 if captured != 1
-                else self.env._("The message was captured.")
+                else self.env._("The message was captured."),
+                "success",
             )
+        lines = [
+            self.env._(
+                "Captured: %(done)s. Still failing: %(left)s.", done=captured, left=len(left)
+            )
+        ]
+        gone = left.filtered("gone")
+        if gone:
+            lines.append(
+                self.env._(
+                    "%s of them are no longer in the mailbox (deleted or moved): dismiss them.",
+                    len(gone),
+                )
+                if len(gone) > 1
+                else self.env._(
+                    "1 of them is no longer in the mailbox (deleted or moved): dismiss it."
+                )
+            )
+        # A mailbox-wide problem (lost grant, slow-down) stopped the retry: say what to do.
+        for mailbox in left.mailbox_id:
+            if mailbox.state in ATTENTION_STATES or (
+                mailbox.retry_after and mailbox.retry_after > fields.Datetime.now()
+            ):
+                lines.extend(mailbox._advice_lines()[:1])
+        return self._notification(" ".join(lines), "warning")
+
+    def action_dismiss(self):
+        """Settle the selected failures without capturing their messages; return the
+        notification that says so.
+
+        Nothing is deleted: each stays listed as dismissed, with who dismissed it and when,
+        and leaves the mailbox's Failed counter.
+        """
+        self.check_access("write")
+        pending = self.filtered(lambda f: not f.resolved)
+        pending.write(
+            {
+                "resolved": True,
+                "resolution": DISMISSED,
+                "dismissed_by": self.env.uid,
+                "dismissed_on": fields.Datetime.now(),
+            }
+        )
+        if pending:
+            _logger.info("Failed messages %s dismissed by user %s", pending.ids, self.env.uid)
+        return self._notification(
+            self.env._("%s messages dismissed. They stay listed under Dismissed.", len(pending))
+            if len(pending) != 1
+            else self.env._("The message was dismissed. It stays listed under Dismissed."),
+            "success",
+        )
+
+    def _notification(self, message, kind):
+        # The list behind it shows the new outcome once the notification is up.
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "message": message,
-                "type": "warning" if left else "success",
+                "type": kind,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

@@ -52,6 +52,7 @@ from ..core.provider import (
     TemporaryError,
 )
 from .trail_mailbox import ACTIVE, BACKFILLING, ERROR, NEEDS_RECONNECT, SYNCING_STATES
+from .trail_mailbox_status import DISMISSED
 
 _logger = logging.getLogger(__name__)
 
@@ -348,7 +349,10 @@ class TrailMailbox(models.Model):
         for result in results:
             if isinstance(result, MessageError):
                 self._record_failure(
-                    result.provider_id, str(result), wanted_by_id.get(result.provider_id)
+                    result.provider_id,
+                    str(result),
+                    wanted_by_id.get(result.provider_id),
+                    gone=result.gone,
                 )
                 continue
             found = links.get(result.ref.provider_id, ())
@@ -379,7 +383,7 @@ class TrailMailbox(models.Model):
                     dates.append(result.ref.internal_date)
                 self.failure_ids.filtered(
                     lambda f, pid=result.ref.provider_id: f.provider_id == pid
-                ).resolved = True
+                )._mark_captured()
         if skipped or kept_out:
             self.write({"skipped_count": self.skipped_count + len(skipped) + kept_out})
         return captured, min(dates, default=None)
@@ -402,12 +406,19 @@ class TrailMailbox(models.Model):
             )
             return {}
 
-    def _record_failure(self, provider_id, error, ref=None):
-        """Record that ``provider_id`` could not be captured, with what a retry needs."""
+    def _record_failure(self, provider_id, error, ref=None, gone=False):
+        """Record that ``provider_id`` could not be captured, with what a retry needs.
+
+        ``gone``: the provider no longer has the message. A failure its owner dismissed stays
+        dismissed; it only gains the new attempt.
+        """
         Failure = self.env["trail.mail.failure"]
-        values = {"error": error, **(Failure._values_from_ref(ref) if ref else {})}
+        values = {"error": error, "gone": gone, **(Failure._values_from_ref(ref) if ref else {})}
         failure = self.failure_ids.filtered(lambda f: f.provider_id == provider_id)
         if failure:
-            failure.write({**values, "attempts": failure.attempts + 1, "resolved": False})
+            values["attempts"] = failure.attempts + 1
+            if failure.resolution != DISMISSED:
+                values.update(resolved=False, resolution=False)
+            failure.write(values)
         else:
             Failure.create({**values, "mailbox_id": self.id, "provider_id": provider_id})

@@ -13,6 +13,9 @@ from odoo.tools import mute_logger
 from .capture_common import CaptureCase
 
 SYNC_LOGGER = "odoo.addons.trail_email_integration.models.trail_mailbox_sync"
+ADDON_MODELS = "odoo.addons.trail_email_integration.models."
+# The mailbox's own files, and the one that defines the failure model.
+MAILBOX_FILES = ("trail_mailbox", "trail_mail_parts")
 
 
 @tagged("post_install", "-at_install")
@@ -21,12 +24,14 @@ class TestMailboxStatus(CaptureCase):
         kind = self.env.ref("trail_email_integration.mail_activity_type_mailbox_attention")
         return self.mailbox.activity_ids.filtered(lambda a: a.activity_type_id == kind)
 
-    def fail_fetch_of(self, provider_id, error="404 gone"):
+    def fail_fetch_of(self, provider_id, error="500 broken", gone=False):
         real_fetch = self.provider.fetch
 
         def fetch(refs):
             return [
-                MessageError(error, ref.provider_id) if ref.provider_id == provider_id else found
+                MessageError(error, ref.provider_id, gone=gone)
+                if ref.provider_id == provider_id
+                else found
                 for ref, found in zip(refs, real_fetch(refs), strict=True)
             ]
 
@@ -74,6 +79,42 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(words(5 * 3600), "about 5 hours")
         self.assertEqual(words(3 * 86400), "about 3 days")
 
+    # ------------------------------------------------------------------ next scan
+    def test_next_scan_is_when_the_scan_job_will_look_at_the_mailbox(self):
+        now = fields.Datetime.now()
+        cron = self.env.ref("trail_email_integration.cron_scan")
+        cron.write({"interval_number": 30, "interval_type": "minutes"})
+        cron.nextcall = now + timedelta(minutes=10)
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        self.mailbox.write({"state": "active", "retry_after": False})
+
+        def next_run(**values):
+            self.mailbox.write(values)
+            self.mailbox.invalidate_recordset(["next_scan_run"])
+            return self.mailbox.next_scan_run
+
+        # Due before the job's next run: that run scans it.
+        self.assertEqual(next_run(next_scan=now + timedelta(minutes=5)), cron.nextcall)
+        # Due after it: the job's following run.
+        later = cron.nextcall + timedelta(minutes=30)
+        self.assertEqual(next_run(next_scan=now + timedelta(minutes=20)), later)
+        # The provider asked to wait: not before its retry time.
+        self.assertEqual(
+            next_run(next_scan=now, retry_after=now + timedelta(minutes=50)),
+            cron.nextcall + timedelta(minutes=60),
+        )
+        # No scan will run: no time at all.
+        for state in ("paused", "needs_reconnect", "error", "connecting"):
+            self.assertFalse(next_run(state=state, retry_after=False), state)
+        cron.active = False
+        self.assertFalse(next_run(state="active"))
+        cron.active = True
+
+        # Scan now wakes the job at once.
+        self.mailbox.action_scan_now()
+        self.mailbox.invalidate_recordset(["next_scan_run"])
+        self.assertLessEqual(self.mailbox.next_scan_run, fields.Datetime.now())
+
     # ------------------------------------------------------------------ failures
     def test_failed_message_is_retried_through_the_provider(self):
         self.add("Good")
@@ -85,9 +126,13 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(failure.labels, "INBOX,Label_7")
         self.assertTrue(failure.internal_date)
 
-        # Still failing: the new error is kept on the same failure.
+        self.assertIn("Click Retry", failure.problem)
+
+        # Still failing: the new error is kept on the same failure, and the user is told.
         self.fail_fetch_of(bad, error="500 still broken")
-        failure.action_retry()
+        result = failure.action_retry()
+        self.assertEqual(result["params"]["type"], "warning")
+        self.assertEqual(result["params"]["message"], "Captured: 0. Still failing: 1.")
         self.assertEqual(len(self.mailbox.failure_ids), 1)
         self.assertEqual(failure.attempts, 2)
         self.assertEqual(failure.error, "500 still broken")
@@ -98,13 +143,95 @@ class TestMailboxStatus(CaptureCase):
         result = failure.action_retry()
         self.assertEqual(result["params"]["type"], "success")
         self.assertTrue(failure.resolved)
+        self.assertEqual(failure.resolution, "captured")
         self.assertEqual(self.mailbox.failed_count, 0)
         self.assertIn("Quarterly statement", self.mails().mapped("subject"))
         location = self.mailbox.location_ids.filtered(lambda loc: loc.provider_id == bad)
         self.assertEqual(location.labels, "INBOX,Label_7")
 
-        failure.action_retry()
+        result = failure.action_retry()
         self.assertEqual(len(self.mails()), 2, "a second retry stores nothing twice")
+        self.assertIn("Nothing to retry", result["params"]["message"])
+
+    def test_a_message_gone_from_the_mailbox_is_said_in_words_and_dismissed(self):
+        self.add("Kept")
+        bad, _raw = self.add("Deleted at Google")
+        self.fail_fetch_of(bad, error="messages.get: HTTP 404 (notFound)", gone=True)
+        self.run_backfill()
+        failure = self.mailbox.failure_ids
+        self.assertTrue(failure.gone)
+        self.assertEqual(
+            failure.problem,
+            "This message is no longer in the mailbox (deleted or moved); dismiss it.",
+        )
+        self.assertEqual(failure.error, "messages.get: HTTP 404 (notFound)")
+        self.assertIn("no longer in the mailbox", self.mailbox.advice)
+        self.assertNotIn("click Retry", self.mailbox.advice)
+
+        # A retry cannot bring it back, and says so.
+        self.box.delete(bad)
+        self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
+        result = failure.action_retry()
+        self.assertEqual(
+            result["params"]["message"],
+            "Captured: 0. Still failing: 1. "
+            "1 of them is no longer in the mailbox (deleted or moved): dismiss it.",
+        )
+        self.assertTrue(failure.gone)
+
+        # Dismissed: kept on record with who and when, and out of the Failed counter.
+        captured = self.mailbox.captured_count
+        result = failure.action_dismiss()
+        self.assertEqual(result["params"]["type"], "success")
+        self.assertIn("dismissed", result["params"]["message"])
+        self.assertTrue(failure.exists())
+        self.assertTrue(failure.resolved)
+        self.assertEqual(failure.resolution, "dismissed")
+        self.assertEqual(failure.dismissed_by, self.env.user)
+        self.assertTrue(failure.dismissed_on)
+        self.assertIn("Dismissed by", failure.problem)
+        self.assertEqual(self.mailbox.failed_count, 0)
+        self.assertEqual(self.mailbox.captured_count, captured)
+        self.assertFalse(self.mailbox.needs_attention)
+        self.assertFalse(self.attention_activities())
+        self.assertFalse(self.mailbox.advice)
+
+        # Failing again later (a re-listed window) adds the attempt, not a new alarm.
+        self.mailbox._record_failure(bad, "messages.get: HTTP 404 (notFound)", gone=True)
+        self.assertEqual(failure.resolution, "dismissed")
+        self.assertEqual(self.mailbox.failed_count, 0)
+        self.assertEqual(failure.attempts, 3)
+
+    def test_mailbox_labels_are_sentences(self):
+        # Odoo titles a field's name when it has no string ("Backfill Years"); ours read as
+        # sentences, with capitals for names only.
+        names = {"Google", "Microsoft", "Odoo", "Gmail", "ID", "Message-ID"}
+
+        def own_fields(model):
+            for cls in type(self.env[model]).__mro__:
+                module = cls.__module__.rpartition(".")[2]
+                if cls.__module__.startswith(ADDON_MODELS) and module.startswith(MAILBOX_FILES):
+                    for name, value in vars(cls).items():
+                        if isinstance(value, fields.Field) and not value.automatic:
+                            yield name
+
+        titled = []
+        for model in ("trail.mailbox", "trail.mail.failure", "trail.mailbox.send"):
+            for name in set(own_fields(model)):
+                label = self.env[model]._fields[name].string
+                if any(word[0].isupper() and word not in names for word in label.split()[1:]):
+                    titled.append(f"{model}.{name}: {label}")
+        self.assertFalse(titled)
+        labels = self.env["trail.mailbox"]._fields
+        self.assertEqual(labels["backfill_start"].string, "History start")
+        self.assertEqual(labels["last_scan"].string, "Last scan")
+
+    def test_failure_labels_say_what_they_show(self):
+        labels = {
+            name: field.string for name, field in self.env["trail.mail.failure"]._fields.items()
+        }
+        self.assertEqual(labels["provider_id"], "Message id at the provider")
+        self.assertEqual(labels["error"], "Technical details")
 
     def test_the_owner_retries_from_the_interface(self):
         adviser = self.env["res.users"].create(
@@ -120,10 +247,22 @@ class TestMailboxStatus(CaptureCase):
         self.run_backfill()
         self.patch(self.provider, "fetch", type(self.provider).fetch.__get__(self.provider))
 
+        # The card's figures, as the owner reads them (the scan job is read as superuser).
+        card = self.mailbox.with_user(adviser).read(["next_scan_run", "advice", "failed_count"])
+        self.assertTrue(card[0]["next_scan_run"])
+        self.assertIn("click Retry", card[0]["advice"])
+
         result = self.mailbox.failure_ids.with_user(adviser).action_retry()
         self.assertEqual(result["params"]["message"], "The message was captured.")
         self.assertTrue(self.mailbox.failure_ids.resolved)
         self.assertEqual(self.mails().mapped("subject"), ["Signed engagement letter"])
+
+        other, _raw = self.add("Moved to a shared mailbox")
+        self.fail_fetch_of(other, gone=True)
+        self.run_scan()
+        failure = self.mailbox.failure_ids.filtered(lambda f: f.provider_id == other)
+        failure.with_user(adviser).action_dismiss()
+        self.assertEqual(failure.dismissed_by, adviser)
 
     def test_retry_when_the_grant_is_gone_asks_for_a_reconnect(self):
         bad, _raw = self.add("Lost")
@@ -205,6 +344,29 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(self.mailbox.action_reconnect(), {"tag": "microsoft"})
         self.assertEqual(calls, [("google", self.mailbox.id), ("microsoft", self.mailbox.id)])
 
+    def test_preferences_offer_reconnect_for_a_connected_provider(self):
+        adviser = self.env["res.users"].create(
+            {
+                "name": "Ada Preferences",
+                "login": "ada.preferences",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        self.assertFalse(adviser.trail_has_google_mailbox)
+        mailbox = self.env["trail.mailbox"].create({"provider": "google", "user_id": adviser.id})
+        self.assertFalse(adviser.trail_has_google_mailbox, "a first sign-in not yet completed")
+        mailbox.state = "active"
+        self.assertTrue(adviser.trail_has_google_mailbox)
+        self.assertFalse(adviser.trail_has_microsoft_mailbox)
+        # The preferences form reads them as the user.
+        values = adviser.with_user(adviser).read(
+            ["trail_has_google_mailbox", "trail_has_microsoft_mailbox"]
+        )[0]
+        self.assertEqual(
+            (values["trail_has_google_mailbox"], values["trail_has_microsoft_mailbox"]),
+            (True, False),
+        )
+
     def test_my_mailbox_action_and_menu(self):
         action = self.env.ref("trail_email_integration.action_my_mailbox")
         self.assertEqual(action.view_mode, "kanban,form")
@@ -212,3 +374,5 @@ class TestMailboxStatus(CaptureCase):
         self.assertEqual(menu.parent_id, self.env.ref("trail_email_integration.menu_root"))
         failures = self.mailbox.action_open_failures()
         self.assertEqual(failures["res_model"], "trail.mail.failure")
+        # The web client maps over "views"; without them the card's button crashed.
+        self.assertEqual(failures["views"], [(False, "list"), (False, "form")])

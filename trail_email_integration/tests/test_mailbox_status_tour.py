@@ -68,13 +68,15 @@ class TestMailboxStatusTour(HttpCase):
         )
         self.fill_mailbox()
 
-        # "Scan now" triggers the crons; here the backfill's next step runs at once instead.
+        # "Scan now" triggers the crons; here their next steps (the backfill's, then the
+        # scan's) run at once instead, as a free cron worker would.
         scan_now = Mailbox.action_scan_now
 
         def scan_now_and_step(mailboxes):
             result = scan_now(mailboxes)
             for mailbox in mailboxes.sudo().filtered(lambda m: m.state == "backfilling"):
                 mailbox._run_guarded(mailbox._backfill_step, {})
+                mailbox._run_guarded(mailbox._scan_step)
             return result
 
         self.patch(Mailbox, "action_scan_now", scan_now_and_step)
@@ -167,3 +169,7 @@ class TestMailboxStatusTour(HttpCase):
         self.mailbox.invalidate_recordset()
         self.assertEqual(self.mailbox.backfill_count, 150)
         self.assertEqual(self.mailbox.state, "backfilling")
+        failure = self.mailbox.failure_ids
+        self.assertEqual((failure.attempts, failure.resolution), (2, "dismissed"))
+        self.assertEqual(failure.dismissed_by, self.admin)
+        self.assertEqual(self.mailbox.failed_count, 0)

@@ -371,7 +371,9 @@ class GmailProvider(Provider):
                 failures.append(failure)
             elif failure.verdict in (NOT_FOUND, INVALID):
                 results[index] = MessageError(
-                    f"messages.get: {failure.describe()}", refs[index].provider_id
+                    f"messages.get: {failure.describe()}",
+                    refs[index].provider_id,
+                    gone=failure.verdict == NOT_FOUND,
                 )
             else:
                 raise provider_error(failure, "messages.get")

@@ -95,7 +95,7 @@ from ..provider import (
     TemporaryError,
 )
 from . import graph_send
-from .graph_errors import GONE, INVALID, NOT_FOUND
+from .graph_errors import GONE, INVALID, ITEM_NOT_FOUND, NOT_FOUND
 from .graph_http import DEFAULT_IN_FLIGHT, GraphClient, Refused
 from .graph_oauth import TokenSource, build_app
 from .graph_wire import (
@@ -419,8 +419,14 @@ class GraphProvider(Provider):
             elif answer.ok:
                 results.append(MessageError("$value answered without MIME", ref.provider_id))
             else:
-                problem = answer.failure().describe()
-                results.append(MessageError(f"messages.$value: {problem}", ref.provider_id))
+                failure = answer.failure()
+                results.append(
+                    MessageError(
+                        f"messages.$value: {failure.describe()}",
+                        ref.provider_id,
+                        gone=failure.verdict == NOT_FOUND or failure.code == ITEM_NOT_FOUND,
+                    )
+                )
         return results
 
     def link_attachments(self, refs):

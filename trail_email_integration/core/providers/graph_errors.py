@@ -59,6 +59,8 @@ INVALID = "invalid"
 RETRYABLE = (THROTTLED, UNAVAILABLE)
 
 GONE_CODES = frozenset({"SyncStateNotFound", "resyncRequired", "SyncStateInvalid"})
+# Exchange's code for a message deleted or moved since it was listed (usually with a 404).
+ITEM_NOT_FOUND = "ErrorItemNotFound"
 # Token-endpoint answers after which only a new sign-in (or a fixed app registration) helps.
 LOST_GRANT_ERRORS = frozenset(
     {

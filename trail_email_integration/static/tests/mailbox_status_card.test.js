@@ -48,6 +48,8 @@ class TrailMailbox extends models.Model {
     backfill_time_left = fields.Char();
     last_scan = fields.Datetime();
     next_scan = fields.Datetime();
+    next_scan_run = fields.Datetime();
+    retry_after = fields.Datetime();
     captured_count = fields.Integer();
     filed_count = fields.Integer();
     unfiled_count = fields.Integer();
@@ -66,6 +68,7 @@ class TrailMailbox extends models.Model {
             backfill_reached: "2023-03-14 09:00:00",
             backfill_progress: 41.67,
             backfill_time_left: "about 35 minutes",
+            next_scan_run: "2019-03-11 10:00:00",
             captured_count: 1240,
             filed_count: 310,
             unfiled_count: 930,
@@ -98,17 +101,22 @@ class TrailMailbox extends models.Model {
     }
 
     action_scan_now() {
-        // As if the backfill cron ran one step at once.
+        // As if the backfill cron ran one step at once; the scan itself has not run yet.
         const [mailbox] = this.browse(1);
         this.write([1], {
             backfill_count: mailbox.backfill_count + 50,
             backfill_progress: (100 * (mailbox.backfill_count + 50)) / 3000,
         });
-        return true;
+        return {
+            type: "ir.actions.client",
+            tag: "display_notification",
+            params: { message: "Scan started: new mail appears here in a moment.", type: "info" },
+        };
     }
 
     action_pause() {
-        this.write([1], { state: "paused", backfill_time_left: "on hold" });
+        // As the server computes it: a paused mailbox has no next scan.
+        this.write([1], { state: "paused", backfill_time_left: "on hold", next_scan_run: false });
         return true;
     }
 
@@ -155,6 +163,7 @@ test("a backfilling mailbox shows its progress, scans and counters", async () =>
     expect(`${first} .o_trail_backfill_reached`).toHaveText("back to 03/14/2023");
     expect(`${first} .o_trail_backfill_left`).toHaveText("time left: about 35 minutes");
     expect(`${first} .o_trail_last_scan`).toHaveText("not yet");
+    expect(`${first} .o_trail_next_scan`).toHaveText("03/11/2019 11:00:00");
     expect(`${first} .o_trail_counter[data-counter='captured']`).toHaveText("1,240\nCaptured");
     expect(`${first} .o_trail_counter[data-counter='failed']`).toHaveText("0\nFailed");
     expect(`${first} .o_trail_advice`).toHaveCount(0);
@@ -174,6 +183,8 @@ test("a mailbox that needs its owner says what to do", async () => {
     expect(`${second} .o_trail_advice`).toHaveClass("alert-danger");
     expect(`${second} .o_trail_advice div`).toHaveCount(2);
     expect(`${second} .o_trail_advice`).toHaveText(/invalid_grant/);
+    // Its stored next scan is stale: no scan runs before a reconnect.
+    expect(`${second} .o_trail_next_scan`).toHaveText("after you reconnect");
     expect(`${second} button[name='action_reconnect']`).toHaveClass("btn-primary");
     expect(`${second} button[name='action_scan_now']`).toHaveCount(0);
     expect(`${second} button[name='action_open_failures']`).toHaveCount(1);
@@ -193,6 +204,59 @@ test("Scan now runs on the server and the card shows the new progress", async ()
     expect(`${card(1)} .o_trail_backfill_percent`).toHaveText("43%");
 });
 
+test("after Scan now the card waits for the scan, then says what it found", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    await click(`${card(1)} button[name='action_scan_now']`);
+    await animationFrame();
+    expect(".o_notification").toHaveText(/Scan started/);
+    expect(`${card(1)} button[name='action_scan_now']`).toHaveText("Scanning…");
+    expect(`${card(1)} button[name='action_scan_now']`).toHaveAttribute("disabled");
+
+    // The scan cron runs: the card sees it at its next reload, without a page reload.
+    MockServer.env["trail.mailbox"].write([1], {
+        last_scan: "2019-03-11 09:15:00",
+        captured_count: 1243,
+    });
+    await advanceTime(MailboxStatusCard.scanPollDelay);
+    await animationFrame();
+    expect(`${card(1)} .o_trail_last_scan`).not.toHaveText("not yet");
+    expect(`${card(1)} .o_trail_counter[data-counter='captured']`).toHaveText("1,243\nCaptured");
+    expect(".o_notification:last").toHaveText(/Scan done: 3 messages captured\./);
+    expect(`${card(1)} button[name='action_scan_now']`).toHaveText("Scan now");
+    expect(`${card(1)} button[name='action_scan_now']`).not.toHaveAttribute("disabled");
+});
+
+test("a scan stopped by a lost grant says the card has the reason", async () => {
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    await click(`${card(1)} button[name='action_scan_now']`);
+    await animationFrame();
+    MockServer.env["trail.mailbox"].write([1], {
+        state: "needs_reconnect",
+        advice: "Google no longer lets Odoo read this mailbox (invalid_grant).",
+    });
+    await advanceTime(MailboxStatusCard.scanPollDelay);
+    await animationFrame();
+    expect(".o_notification:last").toHaveText(/The scan did not complete; the card says why\./);
+    expect(`${card(1)} .o_trail_advice`).toHaveText(/invalid_grant/);
+    expect(`${card(1)} .o_trail_next_scan`).toHaveText("after you reconnect");
+});
+
+test("a scan no worker takes is waited for a while, then the card says so", async () => {
+    patchWithCleanup(MailboxStatusCard, { scanPollLimit: 2 });
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+
+    await click(`${card(1)} button[name='action_scan_now']`);
+    await animationFrame();
+    for (let poll = 0; poll < 3; poll++) {
+        await advanceTime(MailboxStatusCard.scanPollDelay);
+    }
+    await animationFrame();
+    expect(".o_notification:last").toHaveText(/has not run yet/);
+    expect(`${card(1)} button[name='action_scan_now']`).toHaveText("Scan now");
+});
+
 test("Pause changes the buttons; Reconnect follows the provider's sign-in action", async () => {
     await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
     patchWithCleanup(getService("action"), {
@@ -206,6 +270,7 @@ test("Pause changes the buttons; Reconnect follows the provider's sign-in action
     expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Paused");
     expect(`${card(1)} button[name='action_resume']`).toHaveCount(1);
     expect(`${card(1)} button[name='action_pause']`).toHaveCount(0);
+    expect(`${card(1)} .o_trail_next_scan`).toHaveText("when you resume");
 
     await click(`${card(2)} button[name='action_reconnect']`);
     await animationFrame();
@@ -241,4 +306,24 @@ test("the attention count follows the bus", async () => {
     MockServer.env["bus.bus"]._sendone("broadcast", "trail.mailbox/attention", { count: 3 });
     await waitUntil(() => attention.state.count === 3, { timeout: 2000 });
     expect(attention.state.count).toBe(3);
+});
+
+test("an open card shows the new state when the attention service reports a change", async () => {
+    const subscribed = waitUntilSubscribe();
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
+    await subscribed;
+    expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Importing history");
+
+    // The grant was revoked during a scan: the server changes the state and tells the bus.
+    MockServer.env["trail.mailbox"].write([1], {
+        state: "needs_reconnect",
+        needs_attention: true,
+        advice: "Google no longer lets Odoo read this mailbox (invalid_grant).",
+    });
+    MockServer.env["bus.bus"]._sendone("broadcast", "trail.mailbox/attention", { count: 2 });
+    await waitUntil(() => getService("trail_mailbox_attention").state.count === 2);
+    await animationFrame();
+    expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Needs reconnect");
+    expect(`${card(1)} .o_trail_advice`).toHaveText(/invalid_grant/);
+    expect(`${card(1)} button[name='action_reconnect']`).toHaveClass("btn-primary");
 });

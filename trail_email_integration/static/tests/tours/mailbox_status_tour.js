@@ -1,7 +1,9 @@
 /**
- * The status card during a running history import: the progress shown, then "Scan now" runs a
- * step and the card shows more; the menu badge counts the mailbox that needs attention; then
- * the Mailbox page. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
+ * The status card during a running history import: the progress shown and the menu badge
+ * counting the mailbox that needs attention; then "Scan now" runs a step and the card shows
+ * more; "Failed messages" opens the list of the message that failed, where Retry says it still
+ * fails and Dismiss settles it; then the Mailbox page, and the preferences' card and connect
+ * buttons. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
  */
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
@@ -43,12 +45,51 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
             run: "click",
         },
         {
+            content: "Odoo says the scan started",
+            trigger: ".o_notification:contains('Scan started')",
+        },
+        {
+            content: "and the card, once it sees the scan has run, what it found",
+            trigger: ".o_notification:contains('Scan done: 50 messages captured.')",
+        },
+        {
             content: "The card shows the progress that was made",
             trigger: `${card} .o_trail_backfill_count:contains('150 of about 241 messages')`,
         },
         {
             content: "and a higher percentage",
             trigger: `${card} .o_trail_backfill_percent:contains('62%')`,
+        },
+        {
+            content: "Open the failed messages from the card",
+            trigger: `${card} button[name='action_open_failures']`,
+            run: "click",
+        },
+        {
+            content: "The list of failed messages opens on the one that failed, in words",
+            trigger: ".o_list_view .o_data_row:contains('Odoo could not capture this message')",
+        },
+        {
+            content: "Retry it",
+            trigger: ".o_list_view .o_data_row button[name='action_retry']",
+            run: "click",
+        },
+        {
+            content: "The provider still refuses it, and Odoo says so",
+            trigger: ".o_notification:contains('Captured: 0. Still failing: 1.')",
+        },
+        {
+            content: "Dismiss it",
+            trigger: ".o_list_view .o_data_row button[name='action_dismiss']",
+            run: "click",
+        },
+        {
+            content: "Odoo says it stays listed",
+            trigger: ".o_notification:contains('It stays listed under Dismissed')",
+        },
+        {
+            content: "and it leaves the list of messages to retry",
+            trigger: ".o_list_view:not(:has(.o_data_row))",
         },
         {
             content: "Open the Mailbox page",
@@ -79,6 +120,34 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         {
             content: "The preferences show the same card",
             trigger: ".modal .o_trail_mailbox_card:contains('150 of about 241 messages')",
+        },
+        {
+            content: "Google is connected already: its button only reconnects, and steps back",
+            trigger:
+                ".modal button[name='action_trail_connect_google'].btn-secondary:contains('Reconnect Google')",
+        },
+        {
+            content: "Microsoft 365 is not: connecting it is the call to action",
+            trigger:
+                ".modal button[name='action_trail_connect_microsoft'].btn-primary:contains('Connect Microsoft 365')",
+        },
+        {
+            content: "The buttons do not touch",
+            trigger: ".modal .o_trail_connect_buttons",
+            run() {
+                const buttons = [...document.querySelectorAll(".modal .o_trail_connect_buttons button")];
+                if (buttons.length !== 3) {
+                    throw new Error(`3 buttons expected, ${buttons.length} found`);
+                }
+                for (let index = 1; index < buttons.length; index++) {
+                    const left = buttons[index - 1].getBoundingClientRect();
+                    const right = buttons[index].getBoundingClientRect();
+                    const apart = right.top >= left.bottom || right.left - left.right >= 4;
+                    if (!apart) {
+                        throw new Error(`buttons ${index} and ${index + 1} touch`);
+                    }
+                }
+            },
         },
     ],
 });
