@@ -61,6 +61,11 @@ PAGE_SIZE = 500  # messages listed per page of the backfill window
 RUN_BUDGET_SECONDS = 120
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_CAP_SECONDS = 3600
+# A scan makes its mailbox due again this long before a whole interval has passed, so that the
+# scan job, which runs once an interval, finds it due at its next run (at most half an interval).
+SCAN_SLACK_MINUTES = 5
+# Context key: when the scan job's run began, which its mailboxes' next scans count from.
+SCAN_ROUND = "trail_scan_round"
 
 
 def _in_test():
@@ -73,9 +78,13 @@ class TrailMailbox(models.Model):
     # ------------------------------------------------------------------ crons
     @api.model
     def _cron_scan(self):
+        # Counted from the run's start, not each mailbox's: the last mailbox of a long run is
+        # due at the next run as much as the first.
+        started = fields.Datetime.now()
         for mailbox_id in self._due_ids(backfill=False):
             mailbox = self._lock(mailbox_id)
             if mailbox and mailbox._is_due(backfill=False):
+                mailbox = mailbox.with_context(**{SCAN_ROUND: started})
                 mailbox._run_guarded(mailbox._scan_step)
             self._commit()
 
@@ -285,8 +294,16 @@ class TrailMailbox(models.Model):
             handled += len(changeset.changes)
             more = changeset.more
         now = fields.Datetime.now()
-        self.write({"last_scan": now, "next_scan": now + self._scan_interval()})
+        self.write({"last_scan": now, "next_scan": self._next_scan_after(now)})
         return handled
+
+    def _next_scan_after(self, now):
+        """When a mailbox scanned ``now`` is due again: an interval after the scan job's run
+        began (or ``now``), less a little, so that the job's next run does not skip it."""
+        interval = self._scan_interval()
+        minutes = (now + interval - now).total_seconds() / 60
+        slack = timedelta(minutes=min(SCAN_SLACK_MINUTES, minutes / 2))
+        return (self.env.context.get(SCAN_ROUND) or now) + interval - slack
 
     def _apply_changes(self, provider, changes):
         Location = self.env["trail.mail.location"]

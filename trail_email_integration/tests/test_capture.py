@@ -1,4 +1,6 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from freezegun import freeze_time
 
 from odoo import fields
 from odoo.addons.trail_email_integration.core.provider import (
@@ -63,6 +65,26 @@ class TestBackfillAndScan(CaptureCase):
         self.assertEqual(subjects, ["Arrived during the backfill", "Arrived later", "Old one"])
         self.assertTrue(self.mailbox.last_scan)
         self.assertGreater(self.mailbox.next_scan, self.mailbox.last_scan)
+
+    def test_each_run_of_the_scan_job_finds_the_mailbox_due(self):
+        # The job runs once an interval (30 minutes); a mailbox it scanned must be due at its
+        # next run, not one run later, however long the scan took.
+        self.run_backfill()
+        start = datetime(2026, 12, 1, 9, 0, 0)
+        self.mailbox.next_scan = False
+        with freeze_time(start):
+            self.env["trail.mailbox"]._cron_scan()
+        self.assertEqual(self.mailbox.last_scan, start)
+        for minutes, due in ((10, False), (24, False), (30, True)):
+            with freeze_time(start + timedelta(minutes=minutes)):
+                self.assertEqual(self.mailbox._is_due(backfill=False), due, minutes)
+
+        # A mailbox scanned late in a long run counts from the run's start.
+        self.mailbox.next_scan = False
+        with freeze_time(start + timedelta(minutes=37)):
+            self.mailbox.with_context(trail_scan_round=start + timedelta(minutes=30))._scan_step()
+        with freeze_time(start + timedelta(minutes=60)):
+            self.assertTrue(self.mailbox._is_due(backfill=False))
 
     def test_spam_trash_and_drafts_are_skipped_and_counted(self):
         self.add("Inbox", labels=("INBOX",))
