@@ -174,7 +174,12 @@ class ResConfigSettings(models.TransientModel):
         string="Organisation connections", compute="_compute_trail_org_status"
     )
 
+    # The screen opens on a new record through onchange, which computes only the fields whose
+    # dependencies changed; company_id always gets its default there, so this runs each time.
+    @api.depends("company_id")
     def _compute_trail_org_status(self):
+        """One paragraph per active connection of the user's companies: its state in words,
+        the missing scopes or permissions, and what the last check said went wrong."""
         # Settings administrators may not be Email integration administrators; the status
         # lines hold no secret.
         connections = (
@@ -182,16 +187,10 @@ class ResConfigSettings(models.TransientModel):
             .sudo()
             .search([("company_id", "in", self.env.companies.ids)])
         )
-        lines = []
-        for connection in connections:
-            state = dict(connection._fields["state"]._description_selection(self.env))
-            line = f"{connection.name}: {state[connection.state]}"
-            if connection.status_message and connection.state != "ready":
-                line += f". {connection.status_message}"
-            lines.append(line)
+        paragraphs = [connection._settings_status() for connection in connections]
         for settings in self:
             settings.trail_org_connection_count = len(connections)
-            settings.trail_org_status = "\n".join(lines) or self.env._(
+            settings.trail_org_status = "\n\n".join(paragraphs) or self.env._(
                 "No organisation connection yet."
             )
 

@@ -495,6 +495,22 @@ class TrailOrgConnection(models.Model):
             client=self.microsoft_client_id,
         )
 
+    def _settings_status(self):
+        """How this connection stands, in words, for the settings screen: the state on the
+        first line (with the missing scopes or permissions), then what the last check said."""
+        self.ensure_one()
+        states = dict(self._fields["state"]._description_selection(self.env))
+        line = f"{self.name}: {states[self.state]}."
+        if self.state == NOT_CHECKED:
+            line += " " + self.env._("Check access on the connection.")
+        if self.missing_scopes:
+            # Google's scopes are long addresses; their last part is what the admin looks for.
+            names = [scope.rpartition("/")[2] for scope in self.missing_scopes.split()]
+            line += " " + self.env._("Missing: %s.", ", ".join(names))
+        if self.status_message and self.state in (CONSENT_MISSING, FAILED):
+            return f"{line}\n{self.status_message}"
+        return line
+
     # ------------------------------------------------------------------ connect
     def action_connect_users(self):
         for connection in self:

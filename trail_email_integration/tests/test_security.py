@@ -9,7 +9,7 @@ import logging
 from urllib.parse import urlencode
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tests import Form, HttpCase, TransactionCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
@@ -374,6 +374,33 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.assertEqual(mailbox.backfill_years, 3)
         with self.assertRaises(ValidationError):
             self.env["res.config.settings"].create({"trail_scan_interval_minutes": 0})
+
+    def test_settings_screen_shows_how_organisation_connections_stand(self):
+        Connection = self.env["trail.org.connection"]
+        Connection.create({"name": "Quiet", "provider": "microsoft", "domains": "quiet.example"})
+        Connection.create({"name": "Firm", "provider": "google", "domains": "firm.example"}).write(
+            {
+                "state": "consent_missing",
+                "status_message": "Domain-wide delegation is missing for these scopes: x.send.",
+                "missing_scopes": "https://www.googleapis.com/auth/gmail.send",
+            }
+        )
+        Connection.create(
+            {"name": "Tenant", "provider": "microsoft", "domains": "t.example"}
+        ).write(
+            {"state": "error", "status_message": "Microsoft does not know the tenant t.example."}
+        )
+        # The screen opens on a new settings record, as the browser does (onchange, no save).
+        status = Form(self.env["res.config.settings"].with_user(self.admin)).trail_org_status
+        lines = status.splitlines()
+        self.assertIn("Firm: Consent missing. Missing: gmail.send.", lines)
+        self.assertIn("Domain-wide delegation is missing for these scopes: x.send.", lines)
+        self.assertIn("Quiet: Not checked. Check access on the connection.", lines)
+        self.assertIn("Tenant: Error.", lines)
+        self.assertIn("Microsoft does not know the tenant t.example.", lines)
+        saved = self.env["res.config.settings"].with_user(self.admin).create({})
+        self.assertEqual(saved.trail_org_status, status)
+        self.assertEqual(saved.trail_org_connection_count, 3)
 
 
 @tagged("post_install", "-at_install")

@@ -1,12 +1,13 @@
 /**
  * Opens Settings → Email integration: the stored Google secret is not sent to the browser
- * (its field is empty, a hint says how it ends), then a new one is typed in and saved. Data
- * comes from tests/test_settings_tour.py.
+ * (its field is empty, a hint says how it ends), then a new one is typed in and saved. The
+ * organisation block says how the connection stands. Data comes from tests/test_settings_tour.py.
  */
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
 
 const SECRET = ".o_field_widget[name='trail_google_client_secret'] input";
+const ORG_STATUS = ".o_field_widget[name='trail_org_status']";
 
 registry.category("web_tour.tours").add("trail_settings_secrets", {
     steps: () => [
@@ -23,6 +24,10 @@ registry.category("web_tour.tours").add("trail_settings_secrets", {
                     throw new Error("The stored secret was sent to the browser");
                 }
             },
+        },
+        {
+            content: "The organisation block says how the connection stands, with the scope",
+            trigger: `${ORG_STATUS}:contains('Firm Workspace: Consent missing. Missing: gmail')`,
         },
         ...screenshotSteps("settings-email-integration"),
         {
