@@ -35,6 +35,10 @@ SECRETS = {
     "trail_microsoft_certificate_key": PREFIX + "microsoft_certificate_key",
 }
 SHOWN_TAIL = 4  # characters of a stored secret shown in its hint
+# The history a first import may reach, in years. 0 would import nothing; 30 is far beyond the
+# default of 7 and any mailbox's useful past, so a larger number is taken for a typo (150).
+MIN_BACKFILL_YEARS = 1
+MAX_BACKFILL_YEARS = 30
 
 
 def secret_hint(env, value, show_tail=True):
@@ -140,11 +144,19 @@ class ResConfigSettings(models.TransientModel):
 
     @api.constrains("trail_scan_interval_minutes", "trail_backfill_years")
     def _check_trail_sync(self):
+        # Odoo stores 0 in an integer parameter as "no value", which would bring the default
+        # back without a word; so 0 is refused here like any other value out of range.
         for settings in self:
             if settings.trail_scan_interval_minutes < 1:
-                raise ValidationError(self.env._("The scan interval is at least one minute."))
-            if settings.trail_backfill_years < 0:
-                raise ValidationError(self.env._("The history to import cannot be negative."))
+                raise ValidationError(self.env._("The scan interval must be at least one minute."))
+            if not MIN_BACKFILL_YEARS <= settings.trail_backfill_years <= MAX_BACKFILL_YEARS:
+                raise ValidationError(
+                    self.env._(
+                        "The history to import must be between %(low)s and %(high)s years.",
+                        low=MIN_BACKFILL_YEARS,
+                        high=MAX_BACKFILL_YEARS,
+                    )
+                )
 
     def set_values(self):
         result = super().set_values()

@@ -372,8 +372,21 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.assertEqual(self.env["trail.mailbox"]._scan_interval().minutes, 45)
         mailbox = self.env["trail.mailbox"].create({"provider": "google", "address": "n@x.ex"})
         self.assertEqual(mailbox.backfill_years, 3)
-        with self.assertRaises(ValidationError):
-            self.env["res.config.settings"].create({"trail_scan_interval_minutes": 0})
+        Settings = self.env["res.config.settings"]
+        with self.assertRaisesRegex(ValidationError, "must be at least one minute"):
+            Settings.create({"trail_scan_interval_minutes": 0})
+
+    def test_history_to_import_outside_one_to_thirty_years_is_refused(self):
+        Settings = self.env["res.config.settings"]
+        # 0 used to be stored as "no value", so the next screen showed 7 again, and said nothing.
+        for years in (0, -1, 31, 150):
+            with self.assertRaisesRegex(
+                ValidationError, "must be between 1 and 30 years", msg=years
+            ):
+                Settings.create({"trail_backfill_years": years})
+        for years in (1, 30):
+            Settings.create({"trail_backfill_years": years}).execute()
+            self.assertEqual(Settings.create({}).trail_backfill_years, years)
 
     def test_settings_screen_shows_how_organisation_connections_stand(self):
         Connection = self.env["trail.org.connection"]
