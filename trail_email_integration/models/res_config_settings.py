@@ -63,6 +63,9 @@ class ResConfigSettings(models.TransientModel):
     )
     trail_google_client_secret_hint = fields.Char(compute="_compute_trail_secrets")
     trail_google_client_secret_set = fields.Boolean(compute="_compute_trail_secrets")
+    trail_google_redirect_uri = fields.Char(
+        string="Google redirect URI", compute="_compute_trail_redirect_uris"
+    )
 
     # Microsoft
     trail_microsoft_tenant = fields.Char(
@@ -94,6 +97,9 @@ class ResConfigSettings(models.TransientModel):
     )
     trail_microsoft_certificate_key_hint = fields.Char(compute="_compute_trail_secrets")
     trail_microsoft_certificate_key_set = fields.Boolean(compute="_compute_trail_secrets")
+    trail_microsoft_redirect_uri = fields.Char(
+        string="Microsoft redirect URI", compute="_compute_trail_redirect_uris"
+    )
 
     # Sync
     trail_scan_interval_minutes = fields.Integer(
@@ -132,6 +138,15 @@ class ResConfigSettings(models.TransientModel):
                     value,
                     show_tail=name != "trail_microsoft_certificate_key",
                 )
+
+    @api.depends("company_id")
+    def _compute_trail_redirect_uris(self):
+        """The callback addresses the providers must know, built from ``web.base.url`` as the
+        sign-in builds them, so that what an administrator copies is what the sign-in sends."""
+        Mailbox = self.env["trail.mailbox"]
+        for settings in self:
+            settings.trail_google_redirect_uri = Mailbox._google_redirect_uri()
+            settings.trail_microsoft_redirect_uri = Mailbox._microsoft_redirect_uri()
 
     def _inverse_trail_secrets(self):
         # Only a value typed in replaces the stored secret; nothing is kept on the settings.

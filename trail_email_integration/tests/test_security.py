@@ -376,6 +376,22 @@ class TestMailAccess(AccessFixture, TransactionCase):
         with self.assertRaisesRegex(ValidationError, "must be at least one minute"):
             Settings.create({"trail_scan_interval_minutes": 0})
 
+    def test_settings_show_the_redirect_uris_to_register(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("web.base.url", "https://odoo.firm.example/")
+        form = Form(self.env["res.config.settings"].with_user(self.admin))
+        self.assertEqual(
+            form.trail_google_redirect_uri, "https://odoo.firm.example/trail_email/google/callback"
+        )
+        self.assertEqual(
+            form.trail_microsoft_redirect_uri,
+            "https://odoo.firm.example/trail_email/microsoft/callback",
+        )
+        # The same addresses the sign-in sends to the providers.
+        Mailbox = self.env["trail.mailbox"]
+        self.assertEqual(form.trail_google_redirect_uri, Mailbox._google_redirect_uri())
+        self.assertEqual(form.trail_microsoft_redirect_uri, Mailbox._microsoft_redirect_uri())
+
     def test_history_to_import_outside_one_to_thirty_years_is_refused(self):
         Settings = self.env["res.config.settings"]
         # 0 used to be stored as "no value", so the next screen showed 7 again, and said nothing.
