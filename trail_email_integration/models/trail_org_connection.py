@@ -109,9 +109,9 @@ class TrailOrgConnection(models.Model):
         readonly=True,
         copy=False,
     )
-    status_message = fields.Text(readonly=True, copy=False)
-    missing_scopes = fields.Char(readonly=True, copy=False)
-    checked_at = fields.Datetime(readonly=True, copy=False)
+    status_message = fields.Text(string="Status", readonly=True, copy=False)
+    missing_scopes = fields.Char(string="Missing scopes or permissions", readonly=True, copy=False)
+    checked_at = fields.Datetime(string="Checked on", readonly=True, copy=False)
 
     # Google Workspace
     google_admin_email = fields.Char(
@@ -119,7 +119,9 @@ class TrailOrgConnection(models.Model):
         help="A Workspace administrator the service account acts as to read the directory "
         "and to check delegation.",
     )
-    google_key = fields.Text(groups=SECRET_GROUP, copy=False, exportable=False)
+    google_key = fields.Text(
+        string="Service-account key", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     google_key_input = fields.Text(
         string="Service-account key (JSON)",
         compute="_compute_inputs",
@@ -131,14 +133,18 @@ class TrailOrgConnection(models.Model):
     # Microsoft 365
     microsoft_tenant = fields.Char(string="Tenant", help="The directory (tenant) id or domain.")
     microsoft_client_id = fields.Char(string="Application (client) id")
-    microsoft_client_secret = fields.Char(groups=SECRET_GROUP, copy=False, exportable=False)
+    microsoft_client_secret = fields.Char(
+        string="Stored client secret", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     microsoft_secret_input = fields.Char(
         string="Client secret",
         compute="_compute_inputs",
         inverse="_inverse_microsoft_secret",
         help="Type a secret to set or replace it. The stored secret is never shown.",
     )
-    microsoft_certificate_key = fields.Text(groups=SECRET_GROUP, copy=False, exportable=False)
+    microsoft_certificate_key = fields.Text(
+        string="Stored certificate key", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     microsoft_certificate_input = fields.Text(
         string="Certificate (PEM)",
         compute="_compute_inputs",
@@ -585,7 +591,7 @@ class TrailOrgConnectionUser(models.Model):
     included = fields.Boolean(default=True, help="Capture this user's mailbox.")
     mailbox_id = fields.Many2one("trail.mailbox", readonly=True, ondelete="set null")
     mailbox_state = fields.Selection(related="mailbox_id.state", string="Mailbox state")
-    stopped_by_exclusion = fields.Boolean(readonly=True)
+    stopped_by_exclusion = fields.Boolean(string="Paused by the exclusion", readonly=True)
     note = fields.Char(readonly=True)
 
     _sql_constraints = [

@@ -43,7 +43,9 @@ class TrailMailbox(models.Model):
         groups="trail_email_integration.group_trail_admin",
     )
     org_managed = fields.Boolean(
-        compute="_compute_org_managed", help="Reached through an organisation connection."
+        string="Organisation-managed",
+        compute="_compute_org_managed",
+        help="Reached through an organisation connection.",
     )
 
     def _compute_org_managed(self):

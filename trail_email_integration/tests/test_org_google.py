@@ -2,6 +2,8 @@
 
 import json
 
+from lxml import etree
+
 from odoo.addons.trail_email_integration.core.providers.gmail_org import DIRECTORY_SCOPE
 from odoo.addons.trail_email_integration.core.providers.gmail_wire import (
     READONLY_SCOPE,
@@ -282,6 +284,42 @@ class TestOrgSecrets(OrgGoogleCase):
             self.connection.google_key_input = json.dumps({"type": "authorized_user"})
         with self.assertRaisesRegex(UserError, "not valid JSON"):
             self.connection.google_key_input = "{nope"
+
+
+@tagged("post_install", "-at_install")
+class TestOrgLabels(TransactionCase):
+    """The connection screens speak in sentence case, as the rest of Odoo does."""
+
+    PROPER_NOUNS = frozenset({"Google", "Workspace", "Microsoft", "365", "Odoo", "JSON", "PEM"})
+    VIEWS = (
+        "trail_email_integration.view_trail_org_connection_list",
+        "trail_email_integration.view_trail_org_connection_form",
+    )
+
+    def assert_sentence_case(self, label, where):
+        for word in label.split()[1:]:
+            bare = word.strip("()")
+            self.assertFalse(
+                bare[:1].isupper() and bare not in self.PROPER_NOUNS,
+                f"{where}: {label!r} is not in sentence case",
+            )
+
+    def test_field_labels_and_view_strings_are_sentence_case(self):
+        fields = [
+            (model, name, field)
+            for model in ("trail.org.connection", "trail.org.connection.user")
+            for name, field in self.env[model]._fields.items()
+            if not field.automatic
+        ]
+        mailbox_fields = self.env["trail.mailbox"]._fields
+        fields += [("trail.mailbox", name, mailbox_fields[name]) for name in ("org_managed",)]
+        for model, name, field in fields:
+            self.assert_sentence_case(field.string, f"{model}.{name}")
+        for xmlid in self.VIEWS:
+            arch = self.env.ref(xmlid).arch
+            for element in etree.fromstring(arch.encode()).iter():
+                if element.get("string"):
+                    self.assert_sentence_case(element.get("string"), xmlid)
 
 
 @tagged("post_install", "-at_install", "trail_screenshots")
