@@ -383,15 +383,27 @@ class TrailOrgConnection(models.Model):
         return found
 
     def _update_lines(self, found):
+        """Add a line per user found; lines already there keep their choices.
+
+        A user whose address already has a mailbox of this provider that the connection does
+        not hold (most often one they connected themselves) is listed but left out, with a
+        note. Including them would move that mailbox under the company's control: a careful
+        administrator decides that for each person, rather than take it over by default.
+        """
         self.ensure_one()
         lines = {line.email: line for line in self.line_ids}
+        existing = self._mailboxes_by_address()
         for address, entry in sorted(found.items()):
             user = entry.get("user") or self.env["res.users"]
             values = {"name": entry["name"], "external_id": entry["id"] or False}
+            mailbox = existing.get(address)
+            held_elsewhere = mailbox and mailbox.org_connection_id != self
             line = lines.get(address)
             if line:
                 if user and not line.user_id:
                     values["user_id"] = user.id
+                if held_elsewhere and not line.mailbox_id:
+                    values["note"] = self._taken_note(mailbox)
                 line.write(values)
             else:
                 self.env["trail.org.connection.user"].create(
@@ -400,9 +412,37 @@ class TrailOrgConnection(models.Model):
                         "connection_id": self.id,
                         "email": address,
                         "user_id": user.id or False,
-                        "included": bool(user),
+                        "included": bool(user) and not held_elsewhere,
+                        "note": self._taken_note(mailbox) if held_elsewhere else False,
                     }
                 )
+
+    def _mailboxes_by_address(self):
+        """``{address: mailbox}`` for every mailbox of this provider, in any company, archived
+        or not; this connection's own mailbox wins when an address has several."""
+        self.ensure_one()
+        mailboxes = (
+            self.env["trail.mailbox"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("provider", "=", self.provider), ("address", "!=", False)])
+        )
+        by_address = {}
+        for mailbox in mailboxes.sorted(
+            lambda m: (m.org_connection_id == self, m.company_id == self.company_id)
+        ):
+            by_address[mailbox.address.strip().lower()] = mailbox
+        return by_address
+
+    def _taken_note(self, mailbox):
+        if mailbox.org_connection_id:
+            return self.env._(
+                "Captured through the organisation connection %s.", mailbox.org_connection_id.name
+            )
+        return self.env._(
+            "Has a personal mailbox; including this user makes it company-managed (its captured "
+            "mail is kept)."
+        )
 
     # ------------------------------------------------------------------ check access
     def action_check_access(self):
@@ -537,21 +577,16 @@ class TrailOrgConnection(models.Model):
             if not line.user_id:
                 line.note = self.env._("No Odoo user: choose the user who owns this mailbox.")
                 continue
-            mailbox = line.mailbox_id or Mailbox.search(
-                [
-                    ("address", "=ilike", line.email),
-                    ("provider", "=", self.provider),
-                    ("company_id", "=", self.company_id.id),
-                ],
-                limit=1,
-            )
+            # One mailbox per address and provider, whoever connected it first: never a second.
+            mailbox = line.mailbox_id or self._mailboxes_by_address().get(line.email, Mailbox)
             if mailbox and mailbox.org_connection_id != self:
-                line.note = self.env._(
-                    "Already connected as another mailbox (%s); disconnect that one first.",
-                    mailbox.owner_type,
-                )
-                continue
-            if not mailbox:
+                problem = line._take_over_problem(mailbox)
+                if problem:
+                    line.note = problem
+                    continue
+                line._take_over(mailbox)
+                started |= mailbox
+            elif not mailbox:
                 mailbox = Mailbox.create(line._mailbox_values())
                 _logger.info(
                     "Organisation connection %s: mailbox %s created for %s",
@@ -634,6 +669,70 @@ class TrailOrgConnectionUser(models.Model):
             "state": "backfilling",
             "connected_at": fields.Datetime.now(),
         }
+
+    def _take_over_problem(self, mailbox):
+        """Why this line may not take ``mailbox``, a mailbox of its address that the connection
+        does not hold yet, in words; an empty string when it may."""
+        self.ensure_one()
+        connection = self.connection_id
+        if mailbox.org_connection_id:
+            return self.env._(
+                "Captured through the organisation connection %s; exclude the user there first.",
+                mailbox.org_connection_id.name,
+            )
+        if mailbox.company_id != connection.company_id:
+            return self.env._(
+                "Has a personal mailbox in the company %s; connect it from a connection of that "
+                "company.",
+                mailbox.company_id.name,
+            )
+        if mailbox.user_id != self.user_id:
+            # Its unfiled mail is private to its owner: it never changes hands this way.
+            return self.env._(
+                "Has a personal mailbox owned by %s; choose that Odoo user, or leave this user "
+                "out.",
+                mailbox.user_id.name,
+            )
+        return ""
+
+    def _take_over(self, mailbox):
+        """Make the owner's personal ``mailbox`` company-managed through this connection, and
+        start it. Its captured mail, kept-out lines and counters stay; its own sign-in is
+        dropped, since the connection's credential reads the mailbox from now on."""
+        self.ensure_one()
+        values = {
+            "owner_type": "company",
+            "org_connection_id": self.connection_id.id,
+            "active": True,
+            "google_refresh_token": False,
+            "google_access_token": False,
+            "google_token_expiry": False,
+            "microsoft_token_cache": False,
+            "microsoft_auth_flow": False,
+            "retry_after": False,
+            "retry_attempts": 0,
+            "last_error": False,
+        }
+        backfill_done = mailbox.backfill_done
+        if mailbox.provider == "microsoft":
+            # Graph's delta links keep the path they were taken on (/me), which an app's token
+            # cannot follow: take a new bookmark and list the window again, as after an expired
+            # one. Mail already captured is recognised and not fetched twice.
+            values.update(
+                cursor=False,
+                backfill_done=False,
+                backfill_page=False,
+                backfill_last_id=False,
+                backfill_count=0,
+            )
+            backfill_done = False
+        values["state"] = "active" if backfill_done else "backfilling"
+        mailbox.sudo().write(values)
+        _logger.info(
+            "Organisation connection %s: personal mailbox %s is now company-managed",
+            self.connection_id.id,
+            mailbox.id,
+        )
 
     def _stop_mailbox(self):
         """Excluded: pause the mailbox, remembering that the exclusion did it."""

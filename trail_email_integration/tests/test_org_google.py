@@ -227,6 +227,55 @@ class TestOrgGoogle(OrgGoogleCase):
         self.connection.action_find_users()
         self.assertEqual(len(self.connection.line_ids), 5)
 
+    def test_a_personal_mailbox_is_left_out_then_taken_over_when_included(self):
+        ann_user = self.users.filtered(lambda user: user.login == "ann@firm.example")
+        tokens = self.emulator.issue_tokens("ann@firm.example")
+        personal = self.env["trail.mailbox"].create(
+            {
+                "provider": "google",
+                "address": "ann@firm.example",
+                "user_id": ann_user.id,
+                "state": "backfilling",
+                "google_refresh_token": tokens["refresh_token"],
+            }
+        )
+        self.emulator.add_message("ann@firm.example", make_raw("Before", to="ann@firm.example"))
+        self.run_backfill(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before"})
+
+        # Found, but left out and marked: nothing changes for Ann unless the admin says so.
+        self.connection.action_find_users()
+        ann = self.connection.line_ids.filtered(lambda line: line.email == "ann@firm.example")
+        self.assertFalse(ann.included)
+        self.assertIn("personal mailbox", ann.note)
+        self.assertTrue(all((self.connection.line_ids - ann).mapped("included")))
+        self.assertFalse((self.connection.line_ids - ann).mapped("note")[0])
+        self.connection.action_connect_users()
+        self.assertFalse(ann.mailbox_id)
+        self.assertEqual(personal.owner_type, "personal")
+
+        # Given to another Odoo user, Ann's mailbox (and her unfiled mail) is not handed over.
+        ann.write({"included": True, "user_id": self.users[1].id})
+        self.connection.action_connect_users()
+        self.assertFalse(ann.mailbox_id)
+        self.assertIn(ann_user.name, ann.note)
+        self.assertEqual(personal.user_id, ann_user)
+
+        # Included with Ann as its owner, her own mailbox becomes company-managed: no second one.
+        ann.user_id = ann_user
+        self.connection.action_connect_users()
+        self.assertEqual(ann.mailbox_id, personal)
+        self.assertFalse(ann.note)
+        self.assertEqual(personal.owner_type, "company")
+        self.assertEqual(personal.sudo().org_connection_id, self.connection)
+        self.assertFalse(personal.sudo().google_refresh_token)
+        Mailbox = self.env["trail.mailbox"].with_context(active_test=False)
+        self.assertEqual(Mailbox.search_count([("address", "=ilike", "ann@firm.example")]), 1)
+        self.emulator.add_message("ann@firm.example", make_raw("After", to="ann@firm.example"))
+        self.run_scan(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before", "After"})
+        self.assertEqual(self.env["trail.mail"].search_count([("subject", "=", "Before")]), 1)
+
     def test_lost_delegation_stops_the_mailbox_without_asking_the_owner(self):
         self.connection.action_find_users()
         self.connection.action_connect_users()

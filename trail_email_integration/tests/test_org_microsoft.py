@@ -8,7 +8,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .capture_common import MailboxSteps, make_raw
-from .microsoft_common import configure_microsoft, start_emulator
+from .microsoft_common import callback_params, configure_microsoft, sign_in, start_emulator
 
 DOMAIN = "contoso.example"
 STAFF = {
@@ -202,6 +202,41 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
         self.assertEqual(ann.state, "backfilling")
         self.run_backfill(ann)
         self.assertEqual(ann.state, "active", ann.last_error)
+
+    def test_a_personal_mailbox_is_left_out_then_taken_over_when_included(self):
+        ann_user = self.env["res.users"].search([("login", "=", "ann@contoso.example")])
+        personal = self.env["trail.mailbox"].create(
+            {"provider": "microsoft", "address": "ann@contoso.example", "user_id": ann_user.id}
+        )
+        url = personal.with_user(ann_user).action_connect_microsoft()["url"]
+        personal._microsoft_finish_connect(callback_params(sign_in(self.emulator, url)))
+        self.emulator.add_message("ann@contoso.example", make_raw("Before"))
+        self.run_backfill(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before"})
+        self.run_scan(personal)  # the cursor now holds delta links taken as Ann herself
+
+        connection = self.make_connection()
+        connection.action_find_users()
+        ann = connection.line_ids.filtered(lambda line: line.email == "ann@contoso.example")
+        self.assertFalse(ann.included)
+        self.assertIn("personal mailbox", ann.note)
+        connection.action_connect_users()
+        self.assertEqual(len(connection.line_ids.mailbox_id), 2)
+        self.assertEqual(personal.owner_type, "personal")
+
+        ann.included = True
+        connection.action_connect_users()
+        self.assertEqual(ann.mailbox_id, personal)
+        self.assertEqual(personal.owner_type, "company")
+        self.assertFalse(personal.sudo().microsoft_token_cache)
+        Mailbox = self.env["trail.mailbox"].with_context(active_test=False)
+        self.assertEqual(Mailbox.search_count([("address", "=ilike", "ann@contoso.example")]), 1)
+        self.emulator.add_message("ann@contoso.example", make_raw("After"))
+        self.run_backfill(personal)
+        self.run_scan(personal)
+        self.assertEqual(personal.state, "active", personal.last_error)
+        self.assertEqual(self.captured_subjects(personal), {"Before", "After"})
+        self.assertEqual(self.env["trail.mail"].search_count([("subject", "=", "Before")]), 1)
 
     def test_a_wrong_secret_is_reported_in_words(self):
         connection = self.make_connection()
