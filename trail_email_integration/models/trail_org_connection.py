@@ -728,6 +728,14 @@ class TrailOrgConnectionUser(models.Model):
             backfill_done = False
         values["state"] = "active" if backfill_done else "backfilling"
         mailbox.sudo().write(values)
+        # Said on the mailbox too, where its owner looks: they did not make this change.
+        mailbox.sudo().message_post(
+            body=self.env._(
+                "This mailbox is now company-managed, through the organisation connection %s. "
+                "Its captured mail is kept.",
+                self.connection_id.name,
+            )
+        )
         _logger.info(
             "Organisation connection %s: personal mailbox %s is now company-managed",
             self.connection_id.id,

@@ -269,6 +269,7 @@ class TestOrgGoogle(OrgGoogleCase):
         self.assertEqual(personal.owner_type, "company")
         self.assertEqual(personal.sudo().org_connection_id, self.connection)
         self.assertFalse(personal.sudo().google_refresh_token)
+        self.assertIn("now company-managed", personal.message_ids[:1].body)
         Mailbox = self.env["trail.mailbox"].with_context(active_test=False)
         self.assertEqual(Mailbox.search_count([("address", "=ilike", "ann@firm.example")]), 1)
         self.emulator.add_message("ann@firm.example", make_raw("After", to="ann@firm.example"))
