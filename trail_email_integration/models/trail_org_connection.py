@@ -36,6 +36,7 @@ from odoo.exceptions import UserError
 
 from ..core.provider import AuthorisationLost, ProviderError, TemporaryError
 from ..core.providers.gmail_org import (
+    DELEGATION_MISSING,
     DIRECTORY_BASE,
     DIRECTORY_SCOPE,
     describe_key,
@@ -46,10 +47,12 @@ from ..core.providers.gmail_org import (
 from ..core.providers.gmail_wire import SCOPES as GMAIL_SCOPES
 from ..core.providers.gmail_wire import GmailConfigError
 from ..core.providers.graph_org import (
+    Finding,
     app_credential,
     app_token_source,
     certificate_thumbprint,
     check_access,
+    check_private_key,
     tenant_users,
 )
 from ..core.providers.graph_wire import GraphConfigError
@@ -191,7 +194,7 @@ class TrailOrgConnection(models.Model):
             try:
                 info = parse_key(connection.google_key_input)
             except GmailConfigError as error:
-                raise UserError(str(error)) from None
+                raise connection._explained_user_error(error) from None
             connection.sudo().google_key = connection.google_key_input.strip()
             connection._forget_check()
             _logger.info(
@@ -220,11 +223,13 @@ class TrailOrgConnection(models.Model):
                     self.env._("The PEM holds no private key (BEGIN PRIVATE KEY); paste both.")
                 )
             values = {"microsoft_certificate_key": pem, "microsoft_client_secret": False}
-            if "BEGIN CERTIFICATE" in pem:
-                try:
+            try:
+                # Refused now, in words, rather than deep in msal at the first sign-in.
+                check_private_key(pem)
+                if "BEGIN CERTIFICATE" in pem:
                     values["microsoft_certificate_thumbprint"] = certificate_thumbprint(pem)
-                except GraphConfigError as error:
-                    raise UserError(str(error)) from None
+            except GraphConfigError as error:
+                raise connection._explained_user_error(error) from None
             connection.sudo().write(values)
             connection._forget_check()
 
@@ -330,7 +335,9 @@ class TrailOrgConnection(models.Model):
                 if connection.use_directory:
                     found = connection._merge_directory(found)
             except (GmailConfigError, GraphConfigError, ProviderError) as error:
-                raise UserError(self.env._("The users could not be listed: %s", error)) from None
+                raise connection._explained_user_error(
+                    error, self.env._("The users could not be listed.")
+                ) from None
             connection._update_lines(found)
         return True
 
@@ -463,13 +470,12 @@ class TrailOrgConnection(models.Model):
                 missing, problems, notes = self._check_google()
             else:
                 missing, problems, notes = self._check_microsoft()
-        except (GmailConfigError, GraphConfigError) as error:
-            missing, problems, notes = (), [str(error)], []
+        except (GmailConfigError, GraphConfigError, AuthorisationLost) as error:
+            missing, problems, notes = (), [error], []
         except TemporaryError as error:
             reached = self.env._("The provider could not be reached: %s", error)
             missing, problems, notes = (), [reached], []
-        except AuthorisationLost as error:
-            missing, problems, notes = (), [str(error)], []
+        problems = [self._explain(problem) for problem in problems]
         if missing:
             state = CONSENT_MISSING
             message = self._describe_missing(missing)
@@ -480,7 +486,10 @@ class TrailOrgConnection(models.Model):
         else:
             state = READY
             message = "\n".join(
-                [self.env._("Access granted: every needed permission is there."), *notes]
+                [
+                    self.env._("Access granted: every needed permission is there."),
+                    *(self._explain(note) for note in notes),
+                ]
             )
         self.write(
             {
@@ -522,15 +531,7 @@ class TrailOrgConnection(models.Model):
 
     def _describe_missing(self, missing):
         if self.provider == "google":
-            info = self._google_info()
-            return self.env._(
-                "Domain-wide delegation is missing for these scopes: %(scopes)s. A Workspace "
-                "super administrator adds them for the service account's client id "
-                "%(client)s in the Google Admin console (Security → Access and data control → "
-                "API controls → Manage domain-wide delegation).",
-                scopes=", ".join(missing),
-                client=info.get("client_id"),
-            )
+            return self._explain(Finding("", DELEGATION_MISSING, {"scopes": missing}))
         return self.env._(
             "Admin consent is missing for these application permissions of Microsoft Graph: "
             "%(scopes)s. An administrator of tenant %(tenant)s adds them to the app "

@@ -10,7 +10,11 @@ from odoo.addons.trail_email_integration.core.providers.gmail_wire import (
     SCOPES,
     SEND_SCOPE,
 )
-from odoo.addons.trail_email_integration.models import trail_mailbox_google, trail_org_mailbox
+from odoo.addons.trail_email_integration.models import (
+    trail_mailbox_google,
+    trail_org_connection_errors,
+    trail_org_mailbox,
+)
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
@@ -22,6 +26,7 @@ from .screenshots import screenshots
 
 DOMAIN = "firm.example"
 ADMIN = "it@firm.example"
+BROKEN_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 STAFF = {
     "ann@firm.example": "Ann Archer",
     "ben@firm.example": "Ben Baker",
@@ -289,6 +294,10 @@ class TestOrgGoogle(OrgGoogleCase):
         self.assertIn("organisation connection", ann.state_message)
         self.assertEqual(self.connection.state, "error")
         self.assertIn(ann.address, self.connection.status_message)
+        # Google's refusal is said in words, with the client id to delegate the scopes to.
+        self.assertIn("Domain-wide delegation is missing", self.connection.status_message)
+        self.assertIn(self.key["client_id"], self.connection.status_message)
+        self.assertIn("Domain-wide delegation is missing", ann.state_message)
 
 
 @tagged("post_install", "-at_install")
@@ -330,10 +339,61 @@ class TestOrgSecrets(OrgGoogleCase):
         self.assertEqual(json.loads(connection.sudo().google_key)["client_id"], other["client_id"])
 
     def test_a_key_that_is_not_a_service_account_key_is_refused_in_words(self):
-        with self.assertRaisesRegex(UserError, "not a service-account key"):
+        with self.assertRaisesRegex(UserError, "not a service-account key.*Create new key"):
             self.connection.google_key_input = json.dumps({"type": "authorized_user"})
         with self.assertRaisesRegex(UserError, "not valid JSON"):
             self.connection.google_key_input = "{nope"
+
+    def test_a_key_whose_private_key_cannot_be_read_says_what_to_do(self):
+        broken = dict(self.key, private_key=BROKEN_KEY)
+        logger = trail_org_connection_errors.__name__
+        with self.assertLogs(logger, "WARNING") as logged, self.assertRaises(UserError) as caught:
+            self.connection.google_key_input = json.dumps(broken)
+        sentence, details = str(caught.exception).split("\n")
+        self.assertEqual(
+            sentence,
+            "The service-account key's private key cannot be read; download a new JSON key for "
+            "the service account and paste it again.",
+        )
+        # The library's own words come after, and in the log.
+        self.assertIn("Could not deserialize key data", details)
+        self.assertIn("Could not deserialize key data", logged.output[0])
+        self.assertEqual(json.loads(self.connection.sudo().google_key), self.key)
+
+    def test_google_refusing_the_service_account_says_what_to_check(self):
+        self.connection.action_find_users()
+        self.emulator.disable_service_account(self.key["client_email"])
+        self.connection.action_check_access()
+        self.assertEqual(self.connection.state, "error")
+        sentence, details = self.connection.status_message.split("\n")
+        self.assertTrue(
+            sentence.startswith(
+                f"Google refused the service account acting as {ADMIN} (invalid_grant): check "
+                f"that domain-wide delegation is set up for client id {self.key['client_id']} "
+                f"with these scopes: {READONLY_SCOPE}, {SEND_SCOPE}; "
+            ),
+            sentence,
+        )
+        self.assertIn("the key has not been deleted or disabled", sentence)
+        self.assertTrue(details.startswith("Details: "), details)
+
+    def test_a_directory_refused_to_a_non_administrator_says_what_to_do(self):
+        self.connection.write({"use_directory": True, "google_admin_email": "ann@firm.example"})
+        with self.assertRaises(UserError) as caught:
+            self.connection.action_find_users()
+        self.assertTrue(
+            str(caught.exception).startswith(
+                "The users could not be listed. Google refused to list the users of "
+                "firm.example acting as ann@firm.example (HTTP 403"
+            ),
+            str(caught.exception),
+        )
+        self.assertIn("untick Read the directory", str(caught.exception))
+
+        self.connection.google_admin_email = ADMIN
+        self.emulator.revoke_delegation(self.key["client_id"], DOMAIN, [DIRECTORY_SCOPE])
+        with self.assertRaisesRegex(UserError, "Domain-wide delegation is missing for these "):
+            self.connection.action_find_users()
 
 
 @tagged("post_install", "-at_install")
