@@ -178,12 +178,26 @@ class TrailOrgConnection(models.Model):
         template = SENTENCES.get(reason)
         if template is None:
             return str(error)
-        sentence = self.env._(template) % self._sentence_values(facts)
+        sentence = self._fill(template, self._sentence_values(facts))
         if reason == PERMISSION_MISSING and facts.get("permission") == "User.Read.All":
             sentence += " " + self.env._(DIRECTORY_HINT)
         if reason in NO_DETAILS or not str(error):
             return sentence
-        return sentence + "\n" + self.env._(DETAILS) % str(error)
+        return sentence + "\n" + self._fill(DETAILS, (str(error),))
+
+    def _fill(self, template, values):
+        """The lazy term ``template`` in the user's language, filled with ``values``.
+
+        A lazy term takes no values where it is written; these come with the error. As
+        ``env._`` does for its own arguments, a translation that lost a placeholder falls
+        back to the English sentence.
+        """
+        translated = self.env._(template)
+        english = self.with_context(lang="en_US").env._(template)
+        try:
+            return translated % values
+        except (KeyError, TypeError, ValueError):
+            return english % values
 
     def _sentence_values(self, facts):
         """The facts of an error, with what the connection knows for those they leave out."""
