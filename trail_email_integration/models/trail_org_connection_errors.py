@@ -206,9 +206,7 @@ class TrailOrgConnection(models.Model):
             client = facts.get("client_id") or self._google_client_id()
         else:
             client = record.microsoft_client_id
-        values = dict.fromkeys(
-            ("subject", "code", "user", "permission", "status", "fields", "admin", "domain"), "?"
-        )
+        values = dict.fromkeys(("subject", "code", "user", "permission", "status", "fields"), "?")
         values.update(
             client=client or "?",
             tenant=record.microsoft_tenant or "?",
