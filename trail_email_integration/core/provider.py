@@ -31,6 +31,11 @@ How it works
     - :class:`AuthorisationLost`: the user must reconnect.
     - :class:`MessageError`: one message cannot be had; record it as failed and go on.
 
+    A configuration that cannot work as given (a key that cannot be read, a tenant that is not
+    one) is a :class:`ConfigError`. Any of these errors may name its ``reason``, a condition a
+    person can fix, with the ``facts`` a sentence about it needs (:class:`Explained`); the Odoo
+    side puts them in translated words, and ``str(error)`` stays the technical detail.
+
 Use
     Subclass :class:`Provider`. ``core.providers.fake.FakeProvider`` is the in-memory reference
     implementation used by the engine's tests.
@@ -114,13 +119,31 @@ class Identity:
     aliases: tuple = ()
 
 
-class ProviderError(Exception):
+class Explained(Exception):
+    """An error that may name, for the screens, the condition behind it.
+
+    ``reason`` is a constant of the module that raises the error (None when the message is all
+    there is to say) and ``facts`` the values a sentence about it needs. ``str(error)`` stays
+    the technical detail, in English, for the log.
+    """
+
+    def __init__(self, *args, reason=None, **facts):
+        super().__init__(*args)
+        self.reason = reason
+        self.facts = facts
+
+
+class ConfigError(Explained, ValueError):
+    """A credential or setting that cannot work as given; a person must change it."""
+
+
+class ProviderError(Explained):
     """Base of the four error kinds; never raised as such."""
 
 
 class TemporaryError(ProviderError):
-    def __init__(self, message, retry_after=None):
-        super().__init__(message)
+    def __init__(self, message, retry_after=None, **explained):
+        super().__init__(message, **explained)
         self.retry_after = retry_after
 
 

@@ -35,6 +35,10 @@ SECRETS = {
     "trail_microsoft_certificate_key": PREFIX + "microsoft_certificate_key",
 }
 SHOWN_TAIL = 4  # characters of a stored secret shown in its hint
+# The history a first import may reach, in years. 0 would import nothing; 30 is far beyond the
+# default of 7 and any mailbox's useful past, so a larger number is taken for a typo (150).
+MIN_BACKFILL_YEARS = 1
+MAX_BACKFILL_YEARS = 30
 
 
 def secret_hint(env, value, show_tail=True):
@@ -59,6 +63,9 @@ class ResConfigSettings(models.TransientModel):
     )
     trail_google_client_secret_hint = fields.Char(compute="_compute_trail_secrets")
     trail_google_client_secret_set = fields.Boolean(compute="_compute_trail_secrets")
+    trail_google_redirect_uri = fields.Char(
+        string="Google redirect URI", compute="_compute_trail_redirect_uris"
+    )
 
     # Microsoft
     trail_microsoft_tenant = fields.Char(
@@ -90,6 +97,9 @@ class ResConfigSettings(models.TransientModel):
     )
     trail_microsoft_certificate_key_hint = fields.Char(compute="_compute_trail_secrets")
     trail_microsoft_certificate_key_set = fields.Boolean(compute="_compute_trail_secrets")
+    trail_microsoft_redirect_uri = fields.Char(
+        string="Microsoft redirect URI", compute="_compute_trail_redirect_uris"
+    )
 
     # Sync
     trail_scan_interval_minutes = fields.Integer(
@@ -129,6 +139,15 @@ class ResConfigSettings(models.TransientModel):
                     show_tail=name != "trail_microsoft_certificate_key",
                 )
 
+    @api.depends("company_id")
+    def _compute_trail_redirect_uris(self):
+        """The callback addresses the providers must know, built from ``web.base.url`` as the
+        sign-in builds them, so that what an administrator copies is what the sign-in sends."""
+        Mailbox = self.env["trail.mailbox"]
+        for settings in self:
+            settings.trail_google_redirect_uri = Mailbox._google_redirect_uri()
+            settings.trail_microsoft_redirect_uri = Mailbox._microsoft_redirect_uri()
+
     def _inverse_trail_secrets(self):
         # Only a value typed in replaces the stored secret; nothing is kept on the settings.
         params = self.env["ir.config_parameter"].sudo()
@@ -140,11 +159,19 @@ class ResConfigSettings(models.TransientModel):
 
     @api.constrains("trail_scan_interval_minutes", "trail_backfill_years")
     def _check_trail_sync(self):
+        # Odoo stores 0 in an integer parameter as "no value", which would bring the default
+        # back without a word; so 0 is refused here like any other value out of range.
         for settings in self:
             if settings.trail_scan_interval_minutes < 1:
-                raise ValidationError(self.env._("The scan interval is at least one minute."))
-            if settings.trail_backfill_years < 0:
-                raise ValidationError(self.env._("The history to import cannot be negative."))
+                raise ValidationError(self.env._("The scan interval must be at least one minute."))
+            if not MIN_BACKFILL_YEARS <= settings.trail_backfill_years <= MAX_BACKFILL_YEARS:
+                raise ValidationError(
+                    self.env._(
+                        "The history to import must be between %(low)s and %(high)s years.",
+                        low=MIN_BACKFILL_YEARS,
+                        high=MAX_BACKFILL_YEARS,
+                    )
+                )
 
     def set_values(self):
         result = super().set_values()
@@ -174,7 +201,12 @@ class ResConfigSettings(models.TransientModel):
         string="Organisation connections", compute="_compute_trail_org_status"
     )
 
+    # The screen opens on a new record through onchange, which computes only the fields whose
+    # dependencies changed; company_id always gets its default there, so this runs each time.
+    @api.depends("company_id")
     def _compute_trail_org_status(self):
+        """One paragraph per active connection of the user's companies: its state in words,
+        the missing scopes or permissions, and what the last check said went wrong."""
         # Settings administrators may not be Email integration administrators; the status
         # lines hold no secret.
         connections = (
@@ -182,16 +214,10 @@ class ResConfigSettings(models.TransientModel):
             .sudo()
             .search([("company_id", "in", self.env.companies.ids)])
         )
-        lines = []
-        for connection in connections:
-            state = dict(connection._fields["state"]._description_selection(self.env))
-            line = f"{connection.name}: {state[connection.state]}"
-            if connection.status_message and connection.state != "ready":
-                line += f". {connection.status_message}"
-            lines.append(line)
+        paragraphs = [connection._settings_status() for connection in connections]
         for settings in self:
             settings.trail_org_connection_count = len(connections)
-            settings.trail_org_status = "\n".join(lines) or self.env._(
+            settings.trail_org_status = "\n\n".join(paragraphs) or self.env._(
                 "No organisation connection yet."
             )
 

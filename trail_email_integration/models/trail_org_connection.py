@@ -36,6 +36,7 @@ from odoo.exceptions import UserError
 
 from ..core.provider import AuthorisationLost, ProviderError, TemporaryError
 from ..core.providers.gmail_org import (
+    DELEGATION_MISSING,
     DIRECTORY_BASE,
     DIRECTORY_SCOPE,
     describe_key,
@@ -46,10 +47,12 @@ from ..core.providers.gmail_org import (
 from ..core.providers.gmail_wire import SCOPES as GMAIL_SCOPES
 from ..core.providers.gmail_wire import GmailConfigError
 from ..core.providers.graph_org import (
+    Finding,
     app_credential,
     app_token_source,
     certificate_thumbprint,
     check_access,
+    check_private_key,
     tenant_users,
 )
 from ..core.providers.graph_wire import GraphConfigError
@@ -109,9 +112,9 @@ class TrailOrgConnection(models.Model):
         readonly=True,
         copy=False,
     )
-    status_message = fields.Text(readonly=True, copy=False)
-    missing_scopes = fields.Char(readonly=True, copy=False)
-    checked_at = fields.Datetime(readonly=True, copy=False)
+    status_message = fields.Text(string="Status", readonly=True, copy=False)
+    missing_scopes = fields.Char(string="Missing scopes or permissions", readonly=True, copy=False)
+    checked_at = fields.Datetime(string="Checked on", readonly=True, copy=False)
 
     # Google Workspace
     google_admin_email = fields.Char(
@@ -119,7 +122,9 @@ class TrailOrgConnection(models.Model):
         help="A Workspace administrator the service account acts as to read the directory "
         "and to check delegation.",
     )
-    google_key = fields.Text(groups=SECRET_GROUP, copy=False, exportable=False)
+    google_key = fields.Text(
+        string="Service-account key", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     google_key_input = fields.Text(
         string="Service-account key (JSON)",
         compute="_compute_inputs",
@@ -131,14 +136,18 @@ class TrailOrgConnection(models.Model):
     # Microsoft 365
     microsoft_tenant = fields.Char(string="Tenant", help="The directory (tenant) id or domain.")
     microsoft_client_id = fields.Char(string="Application (client) id")
-    microsoft_client_secret = fields.Char(groups=SECRET_GROUP, copy=False, exportable=False)
+    microsoft_client_secret = fields.Char(
+        string="Stored client secret", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     microsoft_secret_input = fields.Char(
         string="Client secret",
         compute="_compute_inputs",
         inverse="_inverse_microsoft_secret",
         help="Type a secret to set or replace it. The stored secret is never shown.",
     )
-    microsoft_certificate_key = fields.Text(groups=SECRET_GROUP, copy=False, exportable=False)
+    microsoft_certificate_key = fields.Text(
+        string="Stored certificate key", groups=SECRET_GROUP, copy=False, exportable=False
+    )
     microsoft_certificate_input = fields.Text(
         string="Certificate (PEM)",
         compute="_compute_inputs",
@@ -185,7 +194,7 @@ class TrailOrgConnection(models.Model):
             try:
                 info = parse_key(connection.google_key_input)
             except GmailConfigError as error:
-                raise UserError(str(error)) from None
+                raise connection._explained_user_error(error) from None
             connection.sudo().google_key = connection.google_key_input.strip()
             connection._forget_check()
             _logger.info(
@@ -214,11 +223,13 @@ class TrailOrgConnection(models.Model):
                     self.env._("The PEM holds no private key (BEGIN PRIVATE KEY); paste both.")
                 )
             values = {"microsoft_certificate_key": pem, "microsoft_client_secret": False}
-            if "BEGIN CERTIFICATE" in pem:
-                try:
+            try:
+                # Refused now, in words, rather than deep in msal at the first sign-in.
+                check_private_key(pem)
+                if "BEGIN CERTIFICATE" in pem:
                     values["microsoft_certificate_thumbprint"] = certificate_thumbprint(pem)
-                except GraphConfigError as error:
-                    raise UserError(str(error)) from None
+            except GraphConfigError as error:
+                raise connection._explained_user_error(error) from None
             connection.sudo().write(values)
             connection._forget_check()
 
@@ -324,7 +335,9 @@ class TrailOrgConnection(models.Model):
                 if connection.use_directory:
                     found = connection._merge_directory(found)
             except (GmailConfigError, GraphConfigError, ProviderError) as error:
-                raise UserError(self.env._("The users could not be listed: %s", error)) from None
+                raise connection._explained_user_error(
+                    error, self.env._("The users could not be listed.")
+                ) from None
             connection._update_lines(found)
         return True
 
@@ -377,15 +390,27 @@ class TrailOrgConnection(models.Model):
         return found
 
     def _update_lines(self, found):
+        """Add a line per user found; lines already there keep their choices.
+
+        A user whose address already has a mailbox of this provider that the connection does
+        not hold (most often one they connected themselves) is listed but left out, with a
+        note. Including them would move that mailbox under the company's control: a careful
+        administrator decides that for each person, rather than take it over by default.
+        """
         self.ensure_one()
         lines = {line.email: line for line in self.line_ids}
+        existing = self._mailboxes_by_address()
         for address, entry in sorted(found.items()):
             user = entry.get("user") or self.env["res.users"]
             values = {"name": entry["name"], "external_id": entry["id"] or False}
+            mailbox = existing.get(address)
+            held_elsewhere = mailbox and mailbox.org_connection_id != self
             line = lines.get(address)
             if line:
                 if user and not line.user_id:
                     values["user_id"] = user.id
+                if held_elsewhere and not line.mailbox_id:
+                    values["note"] = self._taken_note(mailbox)
                 line.write(values)
             else:
                 self.env["trail.org.connection.user"].create(
@@ -394,9 +419,37 @@ class TrailOrgConnection(models.Model):
                         "connection_id": self.id,
                         "email": address,
                         "user_id": user.id or False,
-                        "included": bool(user),
+                        "included": bool(user) and not held_elsewhere,
+                        "note": self._taken_note(mailbox) if held_elsewhere else False,
                     }
                 )
+
+    def _mailboxes_by_address(self):
+        """``{address: mailbox}`` for every mailbox of this provider, in any company, archived
+        or not; this connection's own mailbox wins when an address has several."""
+        self.ensure_one()
+        mailboxes = (
+            self.env["trail.mailbox"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("provider", "=", self.provider), ("address", "!=", False)])
+        )
+        by_address = {}
+        for mailbox in mailboxes.sorted(
+            lambda m: (m.org_connection_id == self, m.company_id == self.company_id)
+        ):
+            by_address[mailbox.address.strip().lower()] = mailbox
+        return by_address
+
+    def _taken_note(self, mailbox):
+        if mailbox.org_connection_id:
+            return self.env._(
+                "Captured through the organisation connection %s.", mailbox.org_connection_id.name
+            )
+        return self.env._(
+            "Has a personal mailbox; including this user makes it company-managed (its captured "
+            "mail is kept)."
+        )
 
     # ------------------------------------------------------------------ check access
     def action_check_access(self):
@@ -417,13 +470,12 @@ class TrailOrgConnection(models.Model):
                 missing, problems, notes = self._check_google()
             else:
                 missing, problems, notes = self._check_microsoft()
-        except (GmailConfigError, GraphConfigError) as error:
-            missing, problems, notes = (), [str(error)], []
+        except (GmailConfigError, GraphConfigError, AuthorisationLost) as error:
+            missing, problems, notes = (), [error], []
         except TemporaryError as error:
             reached = self.env._("The provider could not be reached: %s", error)
             missing, problems, notes = (), [reached], []
-        except AuthorisationLost as error:
-            missing, problems, notes = (), [str(error)], []
+        problems = [self._explain(problem) for problem in problems]
         if missing:
             state = CONSENT_MISSING
             message = self._describe_missing(missing)
@@ -434,7 +486,10 @@ class TrailOrgConnection(models.Model):
         else:
             state = READY
             message = "\n".join(
-                [self.env._("Access granted: every needed permission is there."), *notes]
+                [
+                    self.env._("Access granted: every needed permission is there."),
+                    *(self._explain(note) for note in notes),
+                ]
             )
         self.write(
             {
@@ -476,15 +531,7 @@ class TrailOrgConnection(models.Model):
 
     def _describe_missing(self, missing):
         if self.provider == "google":
-            info = self._google_info()
-            return self.env._(
-                "Domain-wide delegation is missing for these scopes: %(scopes)s. A Workspace "
-                "super administrator adds them for the service account's client id "
-                "%(client)s in the Google Admin console (Security → Access and data control → "
-                "API controls → Manage domain-wide delegation).",
-                scopes=", ".join(missing),
-                client=info.get("client_id"),
-            )
+            return self._explain(Finding("", DELEGATION_MISSING, {"scopes": missing}))
         return self.env._(
             "Admin consent is missing for these application permissions of Microsoft Graph: "
             "%(scopes)s. An administrator of tenant %(tenant)s adds them to the app "
@@ -494,6 +541,22 @@ class TrailOrgConnection(models.Model):
             tenant=self.microsoft_tenant,
             client=self.microsoft_client_id,
         )
+
+    def _settings_status(self):
+        """How this connection stands, in words, for the settings screen: the state on the
+        first line (with the missing scopes or permissions), then what the last check said."""
+        self.ensure_one()
+        states = dict(self._fields["state"]._description_selection(self.env))
+        line = f"{self.name}: {states[self.state]}."
+        if self.state == NOT_CHECKED:
+            line += " " + self.env._("Check access on the connection.")
+        if self.missing_scopes:
+            # Google's scopes are long addresses; their last part is what the admin looks for.
+            names = [scope.rpartition("/")[2] for scope in self.missing_scopes.split()]
+            line += " " + self.env._("Missing: %s.", ", ".join(names))
+        if self.status_message and self.state in (CONSENT_MISSING, FAILED):
+            return f"{line}\n{self.status_message}"
+        return line
 
     # ------------------------------------------------------------------ connect
     def action_connect_users(self):
@@ -515,21 +578,16 @@ class TrailOrgConnection(models.Model):
             if not line.user_id:
                 line.note = self.env._("No Odoo user: choose the user who owns this mailbox.")
                 continue
-            mailbox = line.mailbox_id or Mailbox.search(
-                [
-                    ("address", "=ilike", line.email),
-                    ("provider", "=", self.provider),
-                    ("company_id", "=", self.company_id.id),
-                ],
-                limit=1,
-            )
+            # One mailbox per address and provider, whoever connected it first: never a second.
+            mailbox = line.mailbox_id or self._mailboxes_by_address().get(line.email, Mailbox)
             if mailbox and mailbox.org_connection_id != self:
-                line.note = self.env._(
-                    "Already connected as another mailbox (%s); disconnect that one first.",
-                    mailbox.owner_type,
-                )
-                continue
-            if not mailbox:
+                problem = line._take_over_problem(mailbox)
+                if problem:
+                    line.note = problem
+                    continue
+                line._take_over(mailbox)
+                started |= mailbox
+            elif not mailbox:
                 mailbox = Mailbox.create(line._mailbox_values())
                 _logger.info(
                     "Organisation connection %s: mailbox %s created for %s",
@@ -569,7 +627,7 @@ class TrailOrgConnectionUser(models.Model):
     included = fields.Boolean(default=True, help="Capture this user's mailbox.")
     mailbox_id = fields.Many2one("trail.mailbox", readonly=True, ondelete="set null")
     mailbox_state = fields.Selection(related="mailbox_id.state", string="Mailbox state")
-    stopped_by_exclusion = fields.Boolean(readonly=True)
+    stopped_by_exclusion = fields.Boolean(string="Paused by the exclusion", readonly=True)
     note = fields.Char(readonly=True)
 
     _sql_constraints = [
@@ -612,6 +670,78 @@ class TrailOrgConnectionUser(models.Model):
             "state": "backfilling",
             "connected_at": fields.Datetime.now(),
         }
+
+    def _take_over_problem(self, mailbox):
+        """Why this line may not take ``mailbox``, a mailbox of its address that the connection
+        does not hold yet, in words; an empty string when it may."""
+        self.ensure_one()
+        connection = self.connection_id
+        if mailbox.org_connection_id:
+            return self.env._(
+                "Captured through the organisation connection %s; exclude the user there first.",
+                mailbox.org_connection_id.name,
+            )
+        if mailbox.company_id != connection.company_id:
+            return self.env._(
+                "Has a personal mailbox in the company %s; connect it from a connection of that "
+                "company.",
+                mailbox.company_id.name,
+            )
+        if mailbox.user_id != self.user_id:
+            # Its unfiled mail is private to its owner: it never changes hands this way.
+            return self.env._(
+                "Has a personal mailbox owned by %s; choose that Odoo user, or leave this user "
+                "out.",
+                mailbox.user_id.name,
+            )
+        return ""
+
+    def _take_over(self, mailbox):
+        """Make the owner's personal ``mailbox`` company-managed through this connection, and
+        start it. Its captured mail, kept-out lines and counters stay; its own sign-in is
+        dropped, since the connection's credential reads the mailbox from now on."""
+        self.ensure_one()
+        values = {
+            "owner_type": "company",
+            "org_connection_id": self.connection_id.id,
+            "active": True,
+            "google_refresh_token": False,
+            "google_access_token": False,
+            "google_token_expiry": False,
+            "microsoft_token_cache": False,
+            "microsoft_auth_flow": False,
+            "retry_after": False,
+            "retry_attempts": 0,
+            "last_error": False,
+        }
+        backfill_done = mailbox.backfill_done
+        if mailbox.provider == "microsoft":
+            # Graph's delta links keep the path they were taken on (/me), which an app's token
+            # cannot follow: take a new bookmark and list the window again, as after an expired
+            # one. Mail already captured is recognised and not fetched twice.
+            values.update(
+                cursor=False,
+                backfill_done=False,
+                backfill_page=False,
+                backfill_last_id=False,
+                backfill_count=0,
+            )
+            backfill_done = False
+        values["state"] = "active" if backfill_done else "backfilling"
+        mailbox.sudo().write(values)
+        # Said on the mailbox too, where its owner looks: they did not make this change.
+        mailbox.sudo().message_post(
+            body=self.env._(
+                "This mailbox is now company-managed, through the organisation connection %s. "
+                "Its captured mail is kept.",
+                self.connection_id.name,
+            )
+        )
+        _logger.info(
+            "Organisation connection %s: personal mailbox %s is now company-managed",
+            self.connection_id.id,
+            mailbox.id,
+        )
 
     def _stop_mailbox(self):
         """Excluded: pause the mailbox, remembering that the exclusion did it."""

@@ -43,7 +43,9 @@ class TrailMailbox(models.Model):
         groups="trail_email_integration.group_trail_admin",
     )
     org_managed = fields.Boolean(
-        compute="_compute_org_managed", help="Reached through an organisation connection."
+        string="Organisation-managed",
+        compute="_compute_org_managed",
+        help="Reached through an organisation connection.",
     )
 
     def _compute_org_managed(self):
@@ -81,7 +83,11 @@ class TrailMailbox(models.Model):
                 return self._org_google_provider(connection)
             return self._org_microsoft_provider(connection)
         except (GmailConfigError, GraphConfigError) as error:
-            raise AuthorisationLost(f"organisation connection {connection.name}: {error}") from None
+            raise AuthorisationLost(
+                f"organisation connection {connection.name}: {error}",
+                reason=error.reason,
+                **error.facts,
+            ) from None
 
     def _org_bucket(self, buckets, units, window=None):
         bucket = buckets.get(self.id)
@@ -154,11 +160,18 @@ class TrailMailbox(models.Model):
         self.sudo().aliases = "\n".join(aliases) or False
 
     # ------------------------------------------------------------------ states
+    def _on_authorisation_lost(self, error):
+        connection = self._org_connection()
+        if connection and getattr(error, "reason", None):
+            # In words for the connection's administrator, who is the one to act on it.
+            error = AuthorisationLost(connection._explain(error, subject=self.address))
+        return super()._on_authorisation_lost(error)
+
     def _describe_state(self):
         if self.state == NEEDS_RECONNECT and self._org_connection():
             return self.env._(
-                "The organisation connection no longer gives access to this mailbox: %s. "
-                "An administrator checks its access and connects the users again.",
+                "The organisation connection no longer gives access to this mailbox; an "
+                "administrator puts it right from the connection. %s",
                 self.last_error or "",
             )
         return super()._describe_state()
@@ -172,8 +185,8 @@ class TrailMailbox(models.Model):
             {
                 "state": "error",
                 "status_message": self.env._(
-                    "The mailbox of %(address)s lost access: %(error)s. Check access, then "
-                    "connect the chosen users again.",
+                    "The mailbox of %(address)s lost access; once this is put right, check "
+                    "access, then connect the chosen users again.\n%(error)s",
                     address=self.address,
                     error=self.last_error or "",
                 ),

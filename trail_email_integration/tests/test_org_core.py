@@ -41,6 +41,7 @@ gmail_org = _load("providers.gmail_org")
 gmail_wire = _load("providers.gmail_wire")
 graph_org = _load("providers.graph_org")
 graph_wire = _load("providers.graph_wire")
+graph_errors = _load("providers.graph_errors")
 provider = _load("provider")
 
 from emulators import crypto  # noqa: E402
@@ -75,8 +76,14 @@ def test_parse_key_refuses_what_is_not_a_service_account_key(workspace):
         gmail_org.parse_key("{")
     with pytest.raises(gmail_wire.GmailConfigError, match="not a service-account key"):
         gmail_org.parse_key(json.dumps({"type": "authorized_user"}))
-    with pytest.raises(gmail_wire.GmailConfigError, match="private_key"):
+    with pytest.raises(gmail_wire.GmailConfigError, match="private_key") as caught:
         gmail_org.parse_key(json.dumps(dict(key, private_key="")))
+    assert caught.value.reason == gmail_org.KEY_INCOMPLETE
+    assert caught.value.facts == {"fields": ("private_key",)}
+    broken = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(gmail_wire.GmailConfigError, match="Could not deserialize") as caught:
+        gmail_org.parse_key(json.dumps(dict(key, private_key=broken)))
+    assert caught.value.reason == gmail_org.KEY_UNREADABLE
     described = gmail_org.describe_key(key)
     assert key["client_email"] in described
     assert key["private_key_id"][-4:] in described
@@ -93,8 +100,11 @@ def test_missing_delegation_names_each_scope_refused(workspace):
     missing = gmail_org.missing_delegation(key, "ann@firm.example", endpoints, scopes)
     assert missing == (gmail_wire.READONLY_SCOPE, gmail_org.DIRECTORY_SCOPE)
 
-    with pytest.raises(provider.AuthorisationLost, match=r"nobody@firm\.example"):
+    with pytest.raises(provider.AuthorisationLost, match=r"nobody@firm\.example") as caught:
         gmail_org.missing_delegation(key, "nobody@firm.example", endpoints)
+    assert caught.value.reason == gmail_org.DELEGATION_REFUSED
+    assert caught.value.facts["code"] == "invalid_grant"
+    assert caught.value.facts["client_id"] == key["client_id"]
 
 
 def test_a_delegated_provider_reads_the_users_own_mailbox(workspace):
@@ -115,8 +125,10 @@ def test_directory_users_needs_an_administrator(workspace):
     users = gmail_org.directory_users(key, "it@firm.example", DOMAIN, endpoints, workspace.base_url)
     assert [user["email"] for user in users] == ["ann@firm.example", "it@firm.example"]
     assert users[0]["name"] == "Ann Archer"
-    with pytest.raises(provider.AuthorisationLost):
+    with pytest.raises(provider.AuthorisationLost) as caught:
         gmail_org.directory_users(key, "ann@firm.example", DOMAIN, endpoints, workspace.base_url)
+    assert caught.value.reason == gmail_org.DIRECTORY_REFUSED
+    assert caught.value.facts["admin"] == "ann@firm.example"
 
 
 # Microsoft
@@ -132,14 +144,20 @@ def test_certificate_thumbprint_is_the_sha1_entra_shows():
 
 def test_app_credential_is_a_secret_or_a_certificate():
     assert graph_org.app_credential(secret="s3cret") == "s3cret"
-    credential = graph_org.app_credential(private_key="PEM", thumbprint="ab:cd")
-    assert credential == {"private_key": "PEM", "thumbprint": "ABCD"}
+    key = crypto.private_key_pem(crypto.new_private_key())
+    credential = graph_org.app_credential(private_key=key, thumbprint="ab:cd")
+    assert credential == {"private_key": key, "thumbprint": "ABCD"}
     with pytest.raises(graph_wire.GraphConfigError, match="thumbprint"):
-        graph_org.app_credential(private_key="PEM")
+        graph_org.app_credential(private_key=key)
     with pytest.raises(graph_wire.GraphConfigError):
         graph_org.app_credential()
-    with pytest.raises(graph_wire.GraphConfigError, match="tenant id"):
+    with pytest.raises(graph_wire.GraphConfigError, match="one tenant") as caught:
         graph_org.app_token_source("id", "secret", "common", graph_wire.GraphEndpoints())
+    assert caught.value.reason == graph_org.TENANT_NEEDED
+    broken = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(graph_wire.GraphConfigError) as caught:
+        graph_org.app_credential(private_key=broken, thumbprint="AB")
+    assert caught.value.reason == graph_org.PRIVATE_KEY_UNREADABLE
 
 
 def test_token_roles_reads_the_claim_or_says_it_cannot():
@@ -174,8 +192,9 @@ def test_check_access_reports_missing_consent_and_blocked_mailboxes(tenant):
 
     tenant.restrict_app(app.tenant_id, app.client_id, ["ben@contoso.example"])
     report = graph_org.check_access(tokens, endpoints, probe_user="ann@contoso.example")
-    assert "ann@contoso.example" in report.problems[0]
-    assert "ErrorAccessDenied" in report.problems[0]
+    assert "ann@contoso.example" in str(report.problems[0])
+    assert report.problems[0].reason == graph_org.MAILBOX_REFUSED
+    assert report.problems[0].facts == {"user": "ann@contoso.example", "code": "ErrorAccessDenied"}
 
 
 def test_check_access_signs_in_with_a_certificate_and_lists_users(tenant):
@@ -188,4 +207,22 @@ def test_check_access_signs_in_with_a_certificate_and_lists_users(tenant):
 
     wrong, _endpoints = tokens_for(tenant, app, "not-the-secret")
     report = graph_org.check_access(wrong, endpoints)
-    assert "client secret or certificate is wrong" in report.problems[0]
+    assert report.problems[0].reason == graph_org.CREDENTIAL_REFUSED
+    assert report.problems[0].facts["code"] == "AADSTS7000215"
+    assert "invalid_client" in str(report.problems[0])
+
+
+def test_a_refused_sign_in_names_the_tenant_or_the_application(tenant):
+    app = tenant.create_app("contoso.example", roles=("Mail.Read", "Mail.Send"))
+    endpoints = graph_wire.GraphEndpoints.at(tenant.authority_base, tenant.ca_bundle)
+    unknown = graph_org.app_token_source(
+        app.client_id, app.client_secret, "nowhere.example", endpoints
+    )
+    with pytest.raises(provider.AuthorisationLost) as caught:
+        unknown.token()
+    assert caught.value.reason == graph_errors.TENANT_UNKNOWN
+    stranger = graph_org.app_token_source("nope", app.client_secret, app.tenant_id, endpoints)
+    with pytest.raises(provider.AuthorisationLost) as caught:
+        stranger.token()
+    assert caught.value.reason == graph_org.APP_UNKNOWN
+    assert caught.value.facts["code"] == "AADSTS700016"

@@ -2,13 +2,19 @@
 
 import json
 
+from lxml import etree
+
 from odoo.addons.trail_email_integration.core.providers.gmail_org import DIRECTORY_SCOPE
 from odoo.addons.trail_email_integration.core.providers.gmail_wire import (
     READONLY_SCOPE,
     SCOPES,
     SEND_SCOPE,
 )
-from odoo.addons.trail_email_integration.models import trail_mailbox_google, trail_org_mailbox
+from odoo.addons.trail_email_integration.models import (
+    trail_mailbox_google,
+    trail_org_connection_errors,
+    trail_org_mailbox,
+)
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
@@ -20,6 +26,7 @@ from .screenshots import screenshots
 
 DOMAIN = "firm.example"
 ADMIN = "it@firm.example"
+BROKEN_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 STAFF = {
     "ann@firm.example": "Ann Archer",
     "ben@firm.example": "Ben Baker",
@@ -225,6 +232,56 @@ class TestOrgGoogle(OrgGoogleCase):
         self.connection.action_find_users()
         self.assertEqual(len(self.connection.line_ids), 5)
 
+    def test_a_personal_mailbox_is_left_out_then_taken_over_when_included(self):
+        ann_user = self.users.filtered(lambda user: user.login == "ann@firm.example")
+        tokens = self.emulator.issue_tokens("ann@firm.example")
+        personal = self.env["trail.mailbox"].create(
+            {
+                "provider": "google",
+                "address": "ann@firm.example",
+                "user_id": ann_user.id,
+                "state": "backfilling",
+                "google_refresh_token": tokens["refresh_token"],
+            }
+        )
+        self.emulator.add_message("ann@firm.example", make_raw("Before", to="ann@firm.example"))
+        self.run_backfill(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before"})
+
+        # Found, but left out and marked: nothing changes for Ann unless the admin says so.
+        self.connection.action_find_users()
+        ann = self.connection.line_ids.filtered(lambda line: line.email == "ann@firm.example")
+        self.assertFalse(ann.included)
+        self.assertIn("personal mailbox", ann.note)
+        self.assertTrue(all((self.connection.line_ids - ann).mapped("included")))
+        self.assertFalse((self.connection.line_ids - ann).mapped("note")[0])
+        self.connection.action_connect_users()
+        self.assertFalse(ann.mailbox_id)
+        self.assertEqual(personal.owner_type, "personal")
+
+        # Given to another Odoo user, Ann's mailbox (and her unfiled mail) is not handed over.
+        ann.write({"included": True, "user_id": self.users[1].id})
+        self.connection.action_connect_users()
+        self.assertFalse(ann.mailbox_id)
+        self.assertIn(ann_user.name, ann.note)
+        self.assertEqual(personal.user_id, ann_user)
+
+        # Included with Ann as its owner, her own mailbox becomes company-managed: no second one.
+        ann.user_id = ann_user
+        self.connection.action_connect_users()
+        self.assertEqual(ann.mailbox_id, personal)
+        self.assertFalse(ann.note)
+        self.assertEqual(personal.owner_type, "company")
+        self.assertEqual(personal.sudo().org_connection_id, self.connection)
+        self.assertFalse(personal.sudo().google_refresh_token)
+        self.assertIn("now company-managed", personal.message_ids[:1].body)
+        Mailbox = self.env["trail.mailbox"].with_context(active_test=False)
+        self.assertEqual(Mailbox.search_count([("address", "=ilike", "ann@firm.example")]), 1)
+        self.emulator.add_message("ann@firm.example", make_raw("After", to="ann@firm.example"))
+        self.run_scan(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before", "After"})
+        self.assertEqual(self.env["trail.mail"].search_count([("subject", "=", "Before")]), 1)
+
     def test_lost_delegation_stops_the_mailbox_without_asking_the_owner(self):
         self.connection.action_find_users()
         self.connection.action_connect_users()
@@ -237,6 +294,10 @@ class TestOrgGoogle(OrgGoogleCase):
         self.assertIn("organisation connection", ann.state_message)
         self.assertEqual(self.connection.state, "error")
         self.assertIn(ann.address, self.connection.status_message)
+        # Google's refusal is said in words, with the client id to delegate the scopes to.
+        self.assertIn("Domain-wide delegation is missing", self.connection.status_message)
+        self.assertIn(self.key["client_id"], self.connection.status_message)
+        self.assertIn("Domain-wide delegation is missing", ann.state_message)
 
 
 @tagged("post_install", "-at_install")
@@ -278,10 +339,97 @@ class TestOrgSecrets(OrgGoogleCase):
         self.assertEqual(json.loads(connection.sudo().google_key)["client_id"], other["client_id"])
 
     def test_a_key_that_is_not_a_service_account_key_is_refused_in_words(self):
-        with self.assertRaisesRegex(UserError, "not a service-account key"):
+        with self.assertRaisesRegex(UserError, "not a service-account key.*Create new key"):
             self.connection.google_key_input = json.dumps({"type": "authorized_user"})
         with self.assertRaisesRegex(UserError, "not valid JSON"):
             self.connection.google_key_input = "{nope"
+
+    def test_a_key_whose_private_key_cannot_be_read_says_what_to_do(self):
+        broken = dict(self.key, private_key=BROKEN_KEY)
+        logger = trail_org_connection_errors.__name__
+        with self.assertLogs(logger, "WARNING") as logged, self.assertRaises(UserError) as caught:
+            self.connection.google_key_input = json.dumps(broken)
+        sentence, details = str(caught.exception).split("\n")
+        self.assertEqual(
+            sentence,
+            "The service-account key's private key cannot be read; download a new JSON key for "
+            "the service account and paste it again.",
+        )
+        # The library's own words come after, and in the log.
+        self.assertIn("Could not deserialize key data", details)
+        self.assertIn("Could not deserialize key data", logged.output[0])
+        self.assertEqual(json.loads(self.connection.sudo().google_key), self.key)
+
+    def test_google_refusing_the_service_account_says_what_to_check(self):
+        self.connection.action_find_users()
+        self.emulator.disable_service_account(self.key["client_email"])
+        self.connection.action_check_access()
+        self.assertEqual(self.connection.state, "error")
+        sentence, details = self.connection.status_message.split("\n")
+        self.assertTrue(
+            sentence.startswith(
+                f"Google refused the service account acting as {ADMIN} (invalid_grant): check "
+                f"that domain-wide delegation is set up for client id {self.key['client_id']} "
+                f"with these scopes: {READONLY_SCOPE}, {SEND_SCOPE}; "
+            ),
+            sentence,
+        )
+        self.assertIn("the key has not been deleted or disabled", sentence)
+        self.assertTrue(details.startswith("Details: "), details)
+
+    def test_a_directory_refused_to_a_non_administrator_says_what_to_do(self):
+        self.connection.write({"use_directory": True, "google_admin_email": "ann@firm.example"})
+        with self.assertRaises(UserError) as caught:
+            self.connection.action_find_users()
+        self.assertTrue(
+            str(caught.exception).startswith(
+                "The users could not be listed. Google refused to list the users of "
+                "firm.example acting as ann@firm.example (HTTP 403"
+            ),
+            str(caught.exception),
+        )
+        self.assertIn("untick Read the directory", str(caught.exception))
+
+        self.connection.google_admin_email = ADMIN
+        self.emulator.revoke_delegation(self.key["client_id"], DOMAIN, [DIRECTORY_SCOPE])
+        with self.assertRaisesRegex(UserError, "Domain-wide delegation is missing for these "):
+            self.connection.action_find_users()
+
+
+@tagged("post_install", "-at_install")
+class TestOrgLabels(TransactionCase):
+    """The connection screens speak in sentence case, as the rest of Odoo does."""
+
+    PROPER_NOUNS = frozenset({"Google", "Workspace", "Microsoft", "365", "Odoo", "JSON", "PEM"})
+    VIEWS = (
+        "trail_email_integration.view_trail_org_connection_list",
+        "trail_email_integration.view_trail_org_connection_form",
+    )
+
+    def assert_sentence_case(self, label, where):
+        for word in label.split()[1:]:
+            bare = word.strip("()")
+            self.assertFalse(
+                bare[:1].isupper() and bare not in self.PROPER_NOUNS,
+                f"{where}: {label!r} is not in sentence case",
+            )
+
+    def test_field_labels_and_view_strings_are_sentence_case(self):
+        fields = [
+            (model, name, field)
+            for model in ("trail.org.connection", "trail.org.connection.user")
+            for name, field in self.env[model]._fields.items()
+            if not field.automatic
+        ]
+        mailbox_fields = self.env["trail.mailbox"]._fields
+        fields += [("trail.mailbox", name, mailbox_fields[name]) for name in ("org_managed",)]
+        for model, name, field in fields:
+            self.assert_sentence_case(field.string, f"{model}.{name}")
+        for xmlid in self.VIEWS:
+            arch = self.env.ref(xmlid).arch
+            for element in etree.fromstring(arch.encode()).iter():
+                if element.get("string"):
+                    self.assert_sentence_case(element.get("string"), xmlid)
 
 
 @tagged("post_install", "-at_install", "trail_screenshots")

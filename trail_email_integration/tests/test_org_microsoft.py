@@ -8,7 +8,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .capture_common import MailboxSteps, make_raw
-from .microsoft_common import configure_microsoft, start_emulator
+from .microsoft_common import callback_params, configure_microsoft, sign_in, start_emulator
 
 DOMAIN = "contoso.example"
 STAFF = {
@@ -203,6 +203,41 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
         self.run_backfill(ann)
         self.assertEqual(ann.state, "active", ann.last_error)
 
+    def test_a_personal_mailbox_is_left_out_then_taken_over_when_included(self):
+        ann_user = self.env["res.users"].search([("login", "=", "ann@contoso.example")])
+        personal = self.env["trail.mailbox"].create(
+            {"provider": "microsoft", "address": "ann@contoso.example", "user_id": ann_user.id}
+        )
+        url = personal.with_user(ann_user).action_connect_microsoft()["url"]
+        personal._microsoft_finish_connect(callback_params(sign_in(self.emulator, url)))
+        self.emulator.add_message("ann@contoso.example", make_raw("Before"))
+        self.run_backfill(personal)
+        self.assertEqual(self.captured_subjects(personal), {"Before"})
+        self.run_scan(personal)  # the cursor now holds delta links taken as Ann herself
+
+        connection = self.make_connection()
+        connection.action_find_users()
+        ann = connection.line_ids.filtered(lambda line: line.email == "ann@contoso.example")
+        self.assertFalse(ann.included)
+        self.assertIn("personal mailbox", ann.note)
+        connection.action_connect_users()
+        self.assertEqual(len(connection.line_ids.mailbox_id), 2)
+        self.assertEqual(personal.owner_type, "personal")
+
+        ann.included = True
+        connection.action_connect_users()
+        self.assertEqual(ann.mailbox_id, personal)
+        self.assertEqual(personal.owner_type, "company")
+        self.assertFalse(personal.sudo().microsoft_token_cache)
+        Mailbox = self.env["trail.mailbox"].with_context(active_test=False)
+        self.assertEqual(Mailbox.search_count([("address", "=ilike", "ann@contoso.example")]), 1)
+        self.emulator.add_message("ann@contoso.example", make_raw("After"))
+        self.run_backfill(personal)
+        self.run_scan(personal)
+        self.assertEqual(personal.state, "active", personal.last_error)
+        self.assertEqual(self.captured_subjects(personal), {"Before", "After"})
+        self.assertEqual(self.env["trail.mail"].search_count([("subject", "=", "Before")]), 1)
+
     def test_a_wrong_secret_is_reported_in_words(self):
         connection = self.make_connection()
         connection.microsoft_secret_input = "not-the-secret"
@@ -210,7 +245,70 @@ class TestOrgMicrosoft(OrgMicrosoftCase):
         connection.action_find_users()
         connection.action_check_access()
         self.assertEqual(connection.state, "error")
-        self.assertIn("invalid_client", connection.status_message)
+        sentence, details = connection.status_message.split("\n")
+        self.assertTrue(
+            sentence.startswith(
+                "Microsoft refused the app's credential (AADSTS7000215): the client secret or "
+                f"certificate is wrong, expired or not registered on the app {self.app.client_id}."
+            ),
+            sentence,
+        )
+        self.assertIn("paste its value (not its id)", sentence)
+        self.assertIn("invalid_client", details)
+
+    def test_an_unknown_tenant_or_application_is_reported_in_words(self):
+        connection = self.make_connection()
+        connection.microsoft_tenant = "00000000-0000-0000-0000-0000000000ff"
+        connection.action_check_access()
+        self.assertEqual(connection.state, "error")
+        self.assertTrue(
+            connection.status_message.startswith(
+                "Microsoft does not know the tenant 00000000-0000-0000-0000-0000000000ff: type "
+                "the directory (tenant) id"
+            ),
+            connection.status_message,
+        )
+        connection.write({"microsoft_tenant": self.app.tenant_id, "microsoft_client_id": "nope"})
+        connection.action_check_access()
+        self.assertTrue(
+            connection.status_message.startswith(
+                f"Microsoft does not know the application nope in the tenant {self.app.tenant_id} "
+                "(AADSTS700016): check the application (client) id"
+            ),
+            connection.status_message,
+        )
+        connection.write({"microsoft_tenant": "common", "microsoft_client_id": self.app.client_id})
+        connection.action_check_access()
+        self.assertTrue(
+            connection.status_message.startswith("Type the directory (tenant) id"),
+            connection.status_message,
+        )
+
+    def test_listing_users_without_consent_says_which_permission_to_grant(self):
+        connection = self.make_connection(roles=(), use_directory=True)
+        with self.assertRaises(UserError) as caught:
+            connection.action_find_users()
+        message = str(caught.exception)
+        self.assertTrue(
+            message.startswith(
+                "The users could not be listed. Microsoft refused the request (AccessDenied): "
+                "the app lacks the User.Read.All application permission, or it has no admin "
+                "consent."
+            ),
+            message,
+        )
+        self.assertIn("Without it, untick Read the directory.", message)
+
+    def test_a_private_key_that_cannot_be_read_is_refused_in_words(self):
+        connection = self.make_connection()
+        with self.assertRaisesRegex(
+            UserError, r"^The certificate's private key cannot be read; export it again"
+        ):
+            connection.microsoft_certificate_input = (
+                "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+                + self.app.certificate_pem
+            )
+        self.assertEqual(connection.sudo().microsoft_client_secret, self.app.client_secret)
 
     def test_directory_lists_the_tenant_users(self):
         self.emulator.add_user("dee@contoso.example", "Dee Dunn")

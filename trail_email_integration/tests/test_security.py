@@ -9,7 +9,7 @@ import logging
 from urllib.parse import urlencode
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tests import Form, HttpCase, TransactionCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
@@ -372,8 +372,64 @@ class TestMailAccess(AccessFixture, TransactionCase):
         self.assertEqual(self.env["trail.mailbox"]._scan_interval().minutes, 45)
         mailbox = self.env["trail.mailbox"].create({"provider": "google", "address": "n@x.ex"})
         self.assertEqual(mailbox.backfill_years, 3)
-        with self.assertRaises(ValidationError):
-            self.env["res.config.settings"].create({"trail_scan_interval_minutes": 0})
+        Settings = self.env["res.config.settings"]
+        with self.assertRaisesRegex(ValidationError, "must be at least one minute"):
+            Settings.create({"trail_scan_interval_minutes": 0})
+
+    def test_settings_show_the_redirect_uris_to_register(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("web.base.url", "https://odoo.firm.example/")
+        form = Form(self.env["res.config.settings"].with_user(self.admin))
+        self.assertEqual(
+            form.trail_google_redirect_uri, "https://odoo.firm.example/trail_email/google/callback"
+        )
+        self.assertEqual(
+            form.trail_microsoft_redirect_uri,
+            "https://odoo.firm.example/trail_email/microsoft/callback",
+        )
+        # The same addresses the sign-in sends to the providers.
+        Mailbox = self.env["trail.mailbox"]
+        self.assertEqual(form.trail_google_redirect_uri, Mailbox._google_redirect_uri())
+        self.assertEqual(form.trail_microsoft_redirect_uri, Mailbox._microsoft_redirect_uri())
+
+    def test_history_to_import_outside_one_to_thirty_years_is_refused(self):
+        Settings = self.env["res.config.settings"]
+        # 0 used to be stored as "no value", so the next screen showed 7 again, and said nothing.
+        for years in (0, -1, 31, 150):
+            with self.assertRaisesRegex(
+                ValidationError, "must be between 1 and 30 years", msg=years
+            ):
+                Settings.create({"trail_backfill_years": years})
+        for years in (1, 30):
+            Settings.create({"trail_backfill_years": years}).execute()
+            self.assertEqual(Settings.create({}).trail_backfill_years, years)
+
+    def test_settings_screen_shows_how_organisation_connections_stand(self):
+        Connection = self.env["trail.org.connection"]
+        Connection.create({"name": "Quiet", "provider": "microsoft", "domains": "quiet.example"})
+        Connection.create({"name": "Firm", "provider": "google", "domains": "firm.example"}).write(
+            {
+                "state": "consent_missing",
+                "status_message": "Domain-wide delegation is missing for these scopes: x.send.",
+                "missing_scopes": "https://www.googleapis.com/auth/gmail.send",
+            }
+        )
+        Connection.create(
+            {"name": "Tenant", "provider": "microsoft", "domains": "t.example"}
+        ).write(
+            {"state": "error", "status_message": "Microsoft does not know the tenant t.example."}
+        )
+        # The screen opens on a new settings record, as the browser does (onchange, no save).
+        status = Form(self.env["res.config.settings"].with_user(self.admin)).trail_org_status
+        lines = status.splitlines()
+        self.assertIn("Firm: Consent missing. Missing: gmail.send.", lines)
+        self.assertIn("Domain-wide delegation is missing for these scopes: x.send.", lines)
+        self.assertIn("Quiet: Not checked. Check access on the connection.", lines)
+        self.assertIn("Tenant: Error.", lines)
+        self.assertIn("Microsoft does not know the tenant t.example.", lines)
+        saved = self.env["res.config.settings"].with_user(self.admin).create({})
+        self.assertEqual(saved.trail_org_status, status)
+        self.assertEqual(saved.trail_org_connection_count, 3)
 
 
 @tagged("post_install", "-at_install")

@@ -63,6 +63,9 @@ LOST_GRANT_ERRORS = frozenset(
     {"invalid_grant", "unauthorized_client", "invalid_client", "invalid_scope"}
 )
 
+# Reason (see core.provider.Explained) of a token refusal; facts: ``code``, Google's error.
+TOKEN_REFUSED = "google_token_refused"
+
 # Retry policy: Google asks for exponential backoff capped around a minute.
 MAX_RETRIES = 6
 BACKOFF_BASE_SECONDS = 1.0
@@ -157,10 +160,17 @@ def refresh_failure(error):
     data = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
     code = data.get("error", "")
     if code in LOST_GRANT_ERRORS or "invalid_grant" in str(error):
-        return AuthorisationLost(f"Google refused to refresh the access token ({code})")
+        code = code or "invalid_grant"
+        return AuthorisationLost(
+            f"Google refused to refresh the access token ({code})", reason=TOKEN_REFUSED, code=code
+        )
     if getattr(error, "retryable", False):
         return TemporaryError("Google's token endpoint is unavailable")
-    return AuthorisationLost(f"Google refused to refresh the access token ({code or error})")
+    return AuthorisationLost(
+        f"Google refused to refresh the access token ({code or error})",
+        reason=TOKEN_REFUSED,
+        code=code or str(error),
+    )
 
 
 class Backoff:

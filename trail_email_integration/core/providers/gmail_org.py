@@ -19,6 +19,9 @@ How it works
     ``unauthorized_client``. :func:`missing_delegation` asks for one scope at a time, so it can
     say which ones are missing rather than only that something is.
 
+    Every error a person can fix names its reason (the constants below, with the facts a
+    sentence needs; see ``core.provider.Explained``), so the screens can say it in words.
+
 Use
     ::
 
@@ -47,7 +50,7 @@ from googleapiclient.errors import HttpError
 
 from ..provider import AuthorisationLost, TemporaryError
 from .gmail import HTTP_TIMEOUT_SECONDS, GmailProvider
-from .gmail_errors import classify_http_error, provider_error, refresh_failure
+from .gmail_errors import AUTH_LOST, classify_http_error, provider_error, refresh_failure
 from .gmail_wire import SCOPES, GmailConfigError
 
 _logger = logging.getLogger(__name__)
@@ -59,27 +62,44 @@ KEY_FIELDS = ("client_email", "private_key", "private_key_id", "client_id")
 # Token endpoint errors meaning "this client may not act for this user with this scope".
 NOT_DELEGATED = frozenset({"unauthorized_client", "access_denied"})
 
+# Reasons a person can fix, and their facts.
+KEY_NOT_JSON = "google_key_not_json"
+KEY_NOT_SERVICE_ACCOUNT = "google_key_not_service_account"
+KEY_INCOMPLETE = "google_key_incomplete"  # fields: the fields missing
+KEY_UNREADABLE = "google_key_unreadable"  # the private key cannot be loaded
+DELEGATION_REFUSED = "google_delegation_refused"  # subject, code, client_id
+DELEGATION_MISSING = "google_delegation_missing"  # scopes, client_id
+DIRECTORY_REFUSED = "google_directory_refused"  # admin, domain, status
+
 
 def parse_key(text):
     """The service-account key ``text`` (JSON) as a dict; GmailConfigError when unusable."""
     try:
         info = json.loads(text or "")
-    except ValueError:
-        raise GmailConfigError("The service-account key is not valid JSON.") from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
+    except ValueError as error:
         raise GmailConfigError(
-            "This is not a service-account key: download a JSON key of type "
-            '"service_account" from the Google Cloud console.'
+            f"The service-account key is not valid JSON: {error}", reason=KEY_NOT_JSON
+        ) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise GmailConfigError(
+            f"This is not a service-account key (type {kind!r}).", reason=KEY_NOT_SERVICE_ACCOUNT
         )
     missing = [name for name in KEY_FIELDS if not info.get(name)]
     if missing:
         raise GmailConfigError(
-            "The service-account key lacks " + ", ".join(missing) + "; download a new key."
+            "The service-account key lacks " + ", ".join(missing) + ".",
+            reason=KEY_INCOMPLETE,
+            fields=tuple(missing),
         )
     try:
         service_account.Credentials.from_service_account_info(_with_token_uri(info, None))
     except ValueError as error:
-        raise GmailConfigError(f"The service-account key cannot be read: {error}") from None
+        # cryptography's own words ("Could not deserialize key data...") are the detail only.
+        raise GmailConfigError(
+            f"The service-account key's private key cannot be read: {error}",
+            reason=KEY_UNREADABLE,
+        ) from None
     return info
 
 
@@ -106,9 +126,30 @@ def delegated_provider(info, subject, endpoints, **options):
     return GmailProvider(None, None, None, endpoints, credentials=credentials, **options)
 
 
-def _refresh_error_code(error):
+def _refresh_error(error):
+    """Google's ``(error, error_description)`` for a refused token request."""
     data = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
-    return data.get("error") or str(error).split(":", 1)[0].strip()
+    code = data.get("error") or str(error).split(":", 1)[0].strip()
+    return code, data.get("error_description") or ""
+
+
+def refused(info, subject, code, description="", scopes=()):
+    """The AuthorisationLost for Google refusing the service account acting as ``subject``."""
+    detail = f"{code}: {description}" if description else code
+    if code in NOT_DELEGATED:
+        return AuthorisationLost(
+            f"Google refused the service account acting as {subject} ({detail})",
+            reason=DELEGATION_MISSING,
+            scopes=tuple(scopes),
+            client_id=info.get("client_id", ""),
+        )
+    return AuthorisationLost(
+        f"Google refused the service account acting as {subject} ({detail})",
+        reason=DELEGATION_REFUSED,
+        subject=subject,
+        code=code,
+        client_id=info.get("client_id", ""),
+    )
 
 
 def missing_delegation(info, subject, endpoints, scopes=SCOPES, session=None):
@@ -136,12 +177,10 @@ def _delegated(info, subject, endpoints, scope, session):
     try:
         credentials.refresh(Request(session))
     except RefreshError as error:
-        code = _refresh_error_code(error)
+        code, description = _refresh_error(error)
         if code in NOT_DELEGATED:
             return False
-        raise AuthorisationLost(
-            f"Google refused the service account acting as {subject} ({code})"
-        ) from None
+        raise refused(info, subject, code, description) from None
     except TransportError as error:
         raise TemporaryError(f"Google's token endpoint is unreachable: {error}") from None
     return True
@@ -175,9 +214,22 @@ def directory_users(info, admin, domain, endpoints, directory_base=DIRECTORY_BAS
         try:
             answer = request.execute()
         except HttpError as error:
-            raise provider_error(classify_http_error(error), "directory users.list") from None
+            failure = classify_http_error(error)
+            if failure.verdict == AUTH_LOST:
+                raise AuthorisationLost(
+                    f"directory users.list as {admin}: refused by Google, {failure.describe()}",
+                    reason=DIRECTORY_REFUSED,
+                    admin=admin,
+                    domain=domain,
+                    status=failure.describe(),
+                ) from None
+            raise provider_error(failure, "directory users.list") from None
         except RefreshError as error:
-            raise refresh_failure(error) from error
+            lost = refresh_failure(error)
+            if not isinstance(lost, AuthorisationLost):
+                raise lost from error
+            code, description = _refresh_error(error)
+            raise refused(info, admin, code, description, (DIRECTORY_SCOPE,)) from None
         except (httplib2.HttpLib2Error, TransportError, OSError) as error:
             raise TemporaryError(f"Google's Directory API is unreachable: {error}") from None
         for user in answer.get("users", []):

@@ -25,7 +25,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..provider import SKIP_DRAFT, SKIP_SPAM, SKIP_TRASH, MessageRef
+from ..provider import SKIP_DRAFT, SKIP_SPAM, SKIP_TRASH, ConfigError, MessageRef
 
 READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
 SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
@@ -66,7 +66,7 @@ class GmailEndpoints:
         )
 
 
-class GmailConfigError(ValueError):
+class GmailConfigError(ConfigError):
     """The Google OAuth client is not configured (client id or secret missing)."""
 
 

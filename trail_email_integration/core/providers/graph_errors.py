@@ -76,6 +76,12 @@ LOST_GRANT_ERRORS = frozenset(
 )
 
 
+# Reasons (see core.provider.Explained) a person can fix, and their facts.
+SIGN_IN_REFUSED = "microsoft_sign_in_refused"  # error, codes, description: as msal gives them
+PERMISSION_MISSING = "microsoft_permission_missing"  # permission, code, app_only
+TENANT_UNKNOWN = "microsoft_tenant_unknown"  # the authority of the tenant cannot be read
+
+
 @dataclass(frozen=True)
 class Failure:
     verdict: str
@@ -138,7 +144,13 @@ def lost_authorisation(failure, what, permission=None, app_only=False):
             hint = f"the grant lacks the {permission} permission; reconnect and accept it"
         else:
             hint = "access is denied"
-        return AuthorisationLost(f"{what}: Microsoft refused the request ({failure.code}): {hint}")
+        return AuthorisationLost(
+            f"{what}: Microsoft refused the request ({failure.code}): {hint}",
+            reason=PERMISSION_MISSING if permission else None,
+            permission=permission,
+            code=failure.code,
+            app_only=app_only,
+        )
     return AuthorisationLost(f"{what}: Microsoft no longer accepts the access; reconnect")
 
 
@@ -156,8 +168,18 @@ def token_failure(result, what="token"):
     code = result.get("error", "")
     codes = result.get("error_codes") or []
     described = f"{code}, AADSTS{codes[0]}" if codes else code
+    # Microsoft's first line says what it refused; trace and correlation ids follow it.
+    description = (result.get("error_description") or "").strip().splitlines()[:1]
+    facts = {
+        "reason": SIGN_IN_REFUSED,
+        "error": code,
+        "codes": tuple(codes),
+        "description": description[0] if description else "",
+    }
     if code in LOST_GRANT_ERRORS:
-        return AuthorisationLost(f"{what}: Microsoft refused the sign-in ({described}); reconnect")
+        return AuthorisationLost(
+            f"{what}: Microsoft refused the sign-in ({described}); reconnect", **facts
+        )
     if code in ("temporarily_unavailable", "server_error") or not code:
         return TemporaryError(f"{what}: Microsoft's token endpoint is unavailable ({described})")
-    return AuthorisationLost(f"{what}: Microsoft refused the sign-in ({described})")
+    return AuthorisationLost(f"{what}: Microsoft refused the sign-in ({described})", **facts)

@@ -45,7 +45,7 @@ import msal
 import requests
 
 from ..provider import AuthorisationLost, TemporaryError
-from .graph_errors import token_failure
+from .graph_errors import TENANT_UNKNOWN, token_failure
 from .graph_wire import (
     APP_SCOPE,
     SCOPES,
@@ -234,7 +234,10 @@ class TokenSource:
             try:
                 self._app = self._build()
             except ValueError as error:
-                raise AuthorisationLost(f"Microsoft refused the tenant: {error}") from error
+                # msal reads the authority's metadata here: an unknown tenant is refused at once.
+                raise AuthorisationLost(
+                    f"Microsoft refused the tenant: {error}", reason=TENANT_UNKNOWN
+                ) from error
         return self._app
 
     def token(self, force=False):

@@ -20,6 +20,11 @@ How it works
     under ``/users/{id}`` by :class:`~.graph.GraphProvider` with ``user=`` and the shared
     ``token_source``.
 
+    What goes wrong names its reason (the constants below, with the facts a sentence needs;
+    see ``core.provider.Explained``): a refused sign-in says whether the credential, the
+    application id or the tenant is wrong, and each of :func:`check_access`'s findings is a
+    :class:`Finding` with a reason, so the screens can say it in words.
+
 Use
     ::
 
@@ -43,8 +48,10 @@ from dataclasses import dataclass, field
 
 import msal
 import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from ..provider import AuthorisationLost, TemporaryError
+from .graph_errors import SIGN_IN_REFUSED, TENANT_UNKNOWN
 from .graph_http import GraphClient, Refused
 from .graph_oauth import TokenSource, build_app
 from .graph_wire import GraphConfigError
@@ -60,10 +67,49 @@ DIRECTORY_ROLES = frozenset({"User.Read.All", "User.ReadBasic.All", "Directory.R
 USERS_SELECT = "id,displayName,mail,userPrincipalName,accountEnabled"
 USERS_PAGE_SIZE = 999
 
+# AADSTS numbers of a refused app sign-in: the credential (wrong, expired or unknown secret or
+# certificate, a badly signed assertion), the application id, the tenant.
+CREDENTIAL_CODES = frozenset({7000215, 7000218, 7000222, 700021, 700024, 700027})
+UNKNOWN_APP_CODES = frozenset({700016})
+UNKNOWN_TENANT_CODES = frozenset({90002})
+
+# Reasons a person can fix, and their facts (see core.provider.Explained).
+CREDENTIAL_REFUSED = "microsoft_credential_refused"  # code
+APP_UNKNOWN = "microsoft_app_unknown"  # code
+# TENANT_UNKNOWN (graph_errors) and SIGN_IN_REFUSED (graph_errors, its error and codes) too.
+CERTIFICATE_MISSING = "microsoft_certificate_missing"
+CERTIFICATE_UNREADABLE = "microsoft_certificate_unreadable"
+PRIVATE_KEY_UNREADABLE = "microsoft_private_key_unreadable"
+THUMBPRINT_NEEDED = "microsoft_thumbprint_needed"
+CREDENTIAL_NEEDED = "microsoft_credential_needed"
+TENANT_NEEDED = "microsoft_tenant_needed"  # tenant: what was given instead
+MAILBOX_REFUSED = "microsoft_mailbox_refused"  # user, code
+NO_MAILBOX = "microsoft_no_mailbox"  # user, code
+TOKEN_NOT_ACCEPTED = "microsoft_token_not_accepted"  # user
+RBAC_GRANTED = "microsoft_rbac_granted"  # user: a note, not a problem
+
+
+@dataclass
+class Finding:
+    """One thing :func:`check_access` found: in English (``str``), and as a reason with its
+    facts for the screens, as an :class:`~..provider.Explained` error carries them."""
+
+    text: str
+    reason: str | None = None
+    facts: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return self.text
+
+    @classmethod
+    def of(cls, error):
+        return cls(str(error), getattr(error, "reason", None), dict(getattr(error, "facts", {})))
+
 
 @dataclass
 class AccessReport:
-    """What :func:`check_access` found: missing permissions, and problems in words."""
+    """What :func:`check_access` found: missing permissions, then problems and notes, each a
+    :class:`Finding`."""
 
     missing: tuple = ()
     problems: list = field(default_factory=list)
@@ -80,12 +126,18 @@ def certificate_thumbprint(pem):
     text = pem.decode() if isinstance(pem, bytes) else pem
     begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
     if begin not in text or end not in text:
-        raise GraphConfigError("No certificate (BEGIN CERTIFICATE) was found in the PEM.")
+        raise GraphConfigError(
+            "No certificate (BEGIN CERTIFICATE) was found in the PEM.",
+            reason=CERTIFICATE_MISSING,
+        )
     body = text.split(begin, 1)[1].split(end, 1)[0]
     try:
         der = base64.b64decode("".join(body.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise GraphConfigError("The certificate in the PEM cannot be decoded.") from None
+    except (binascii.Error, ValueError) as error:
+        raise GraphConfigError(
+            f"The certificate in the PEM cannot be decoded: {error}",
+            reason=CERTIFICATE_UNREADABLE,
+        ) from None
     # Microsoft Entra names a certificate by the SHA-1 digest of its DER bytes.
     return hashlib.sha1(der).hexdigest().upper()
 
@@ -94,29 +146,74 @@ def app_credential(secret=None, private_key=None, thumbprint=None):
     """msal's client credential: the secret, or the certificate's private key and thumbprint."""
     if private_key:
         if not thumbprint:
-            raise GraphConfigError(
-                "A certificate needs its thumbprint: paste the certificate with the key, or "
-                "type the thumbprint Microsoft Entra shows for it."
-            )
+            raise GraphConfigError("A certificate needs its thumbprint.", reason=THUMBPRINT_NEEDED)
+        check_private_key(private_key)
         return {"private_key": private_key, "thumbprint": thumbprint.replace(":", "").upper()}
     if secret:
         return secret
-    raise GraphConfigError("Set a client secret or a certificate for the Microsoft app.")
+    raise GraphConfigError(
+        "No client secret or certificate is set for the Microsoft app.", reason=CREDENTIAL_NEEDED
+    )
+
+
+def check_private_key(pem):
+    """Raise GraphConfigError unless ``pem`` holds a private key that can sign (unencrypted)."""
+    try:
+        load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None)
+    except (ValueError, TypeError) as error:
+        # msal would only fail later, deep in the JWT library, on the first token request.
+        raise GraphConfigError(
+            f"The certificate's private key cannot be read: {error}",
+            reason=PRIVATE_KEY_UNREADABLE,
+        ) from None
 
 
 def app_token_source(client_id, credential, tenant, endpoints, session=None):
     """A TokenSource of app-only tokens for ``tenant``; msal keeps them in memory."""
     if not tenant or tenant in ("common", "organizations", "consumers"):
         raise GraphConfigError(
-            "Organisation mode needs the tenant id (or its primary domain), not "
-            f"{tenant or 'nothing'}: client credentials belong to one tenant."
+            f"Organisation mode needs one tenant, not {tenant or 'nothing'}.",
+            reason=TENANT_NEEDED,
+            tenant=tenant or "",
         )
     cache = msal.SerializableTokenCache()
 
     def build():
         return build_app(client_id, credential, tenant, endpoints, cache, session)
 
-    return TokenSource(build, cache, app_only=True)
+    return _AppTokens(build, cache)
+
+
+class _AppTokens(TokenSource):
+    """App-only tokens whose refused sign-in says what is wrong: the credential, the
+    application id or the tenant (see :func:`sign_in_reason`)."""
+
+    def __init__(self, build, cache):
+        super().__init__(build, cache, app_only=True)
+
+    def token(self, force=False):
+        try:
+            return super().token(force)
+        except AuthorisationLost as error:
+            facts = dict(error.facts)
+            codes = facts.get("codes", ())
+            facts["code"] = f"AADSTS{codes[0]}" if codes else facts.get("error", "")
+            # Not the personal sign-in's "reconnect": nobody signs in to an app's credential.
+            text = f"Microsoft refused the app's sign-in ({facts.get('error') or 'no code'})"
+            text += f": {facts['description']}" if facts.get("description") else f": {error}"
+            raise AuthorisationLost(text, reason=sign_in_reason(error), **facts) from None
+
+
+def sign_in_reason(error):
+    """The reason of a refused app sign-in, from msal's AADSTS numbers."""
+    codes = set(error.facts.get("codes", ()))
+    if error.reason == TENANT_UNKNOWN or codes & UNKNOWN_TENANT_CODES:
+        return TENANT_UNKNOWN
+    if codes & CREDENTIAL_CODES:
+        return CREDENTIAL_REFUSED
+    if codes & UNKNOWN_APP_CODES:
+        return APP_UNKNOWN
+    return error.reason or SIGN_IN_REFUSED
 
 
 def token_roles(access_token):
@@ -140,7 +237,7 @@ def check_access(tokens, endpoints, probe_user=None, **client_options):
     try:
         token = tokens.token()
     except AuthorisationLost as error:
-        report.problems.append(_sign_in_problem(str(error)))
+        report.problems.append(Finding.of(error))
         return report
     roles = token_roles(token)
     if roles is not None:
@@ -158,25 +255,14 @@ def check_access(tokens, endpoints, probe_user=None, **client_options):
         # grants it, and Exchange's grants do not show in the token.
         report.missing = ()
         report.notes.append(
-            f"Mail access is not consented in Microsoft Entra ID, yet the mailbox of {probe_user} "
-            "can be read: it is granted through Exchange RBAC for Applications. Sending works "
-            "only if Application Mail.Send is assigned there too."
+            Finding(
+                f"Mail access is not consented in Microsoft Entra ID, yet the mailbox of "
+                f"{probe_user} can be read: Exchange RBAC for Applications grants it.",
+                RBAC_GRANTED,
+                {"user": probe_user},
+            )
         )
     return report
-
-
-def _sign_in_problem(text):
-    if "7000215" in text or "7000218" in text or "700027" in text:
-        return (
-            "Microsoft refused the app's credential: the client secret or certificate is wrong, "
-            f"expired or not registered on the app ({text})."
-        )
-    if "700016" in text:
-        return (
-            "Microsoft does not know this application id in this tenant: check the tenant and "
-            f"the application (client) id ({text})."
-        )
-    return f"Microsoft refused the app's sign-in ({text})."
 
 
 def _client(endpoints, tokens, session=None, sleep=time.sleep, clock=time.monotonic):
@@ -189,21 +275,21 @@ def _probe_mailbox(tokens, endpoints, user, session=None, **options):
         client.send("GET", f"/users/{user}/mailFolders/inbox?$select=id", what="check access")
     except Refused as refused:
         failure = refused.failure
+        facts = {"user": user, "code": failure.code or str(failure.status)}
         if failure.status == 403:
-            return (
-                f"Microsoft refused to read the mailbox of {user} ({failure.code or 403}): "
-                "the app lacks Mail.Read for it, or an Exchange application access policy or "
-                "RBAC scope leaves this mailbox out."
-            )
+            text = f"Microsoft refused to read the mailbox of {user} ({facts['code']})"
+            return Finding(text, MAILBOX_REFUSED, facts)
         if failure.status == 404:
-            return f"Microsoft found no mailbox for {user} ({failure.code or 404})."
+            text = f"Microsoft found no mailbox for {user} ({facts['code']})"
+            return Finding(text, NO_MAILBOX, facts)
         if failure.status == 401:
-            return f"Microsoft did not accept the app's token for {user}'s mailbox."
+            text = f"Microsoft did not accept the app's token for {user}'s mailbox"
+            return Finding(text, TOKEN_NOT_ACCEPTED, facts)
         raise TemporaryError(f"check access: {failure.describe()}", failure.retry_after) from None
     finally:
         if session is None:
             client.session.close()
-    return ""
+    return None
 
 
 def tenant_users(tokens, endpoints, session=None, **options):

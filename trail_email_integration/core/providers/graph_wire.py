@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 import requests
 
-from ..provider import SKIP_DRAFT, SKIP_SPAM, SKIP_TRASH, MessageRef
+from ..provider import SKIP_DRAFT, SKIP_SPAM, SKIP_TRASH, ConfigError, MessageRef
 
 DEFAULT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_BASE = "https://graph.microsoft.com/v1.0"
@@ -66,7 +66,7 @@ LABELLED_FOLDERS = ("inbox", "sentitems", "archive")
 REF_SELECT = "id,receivedDateTime,internetMessageId,parentFolderId,conversationId,hasAttachments"
 
 
-class GraphConfigError(ValueError):
+class GraphConfigError(ConfigError):
     """The Microsoft app registration is not configured, or Microsoft rejects it."""
 
 
