@@ -23,6 +23,8 @@ from odoo.exceptions import ValidationError
 from .trail_mailbox import (
     DEFAULT_BACKFILL_YEARS,
     DEFAULT_SCAN_MINUTES,
+    MAX_BACKFILL_YEARS,
+    MIN_BACKFILL_YEARS,
     PARAM_BACKFILL_YEARS,
     PARAM_SCAN_MINUTES,
 )
@@ -35,10 +37,6 @@ SECRETS = {
     "trail_microsoft_certificate_key": PREFIX + "microsoft_certificate_key",
 }
 SHOWN_TAIL = 4  # characters of a stored secret shown in its hint
-# The history a first import may reach, in years. 0 would import nothing; 30 is far beyond the
-# default of 7 and any mailbox's useful past, so a larger number is taken for a typo (150).
-MIN_BACKFILL_YEARS = 1
-MAX_BACKFILL_YEARS = 30
 
 
 def secret_hint(env, value, show_tail=True):

@@ -10,7 +10,7 @@ import time
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import consteq
 from odoo.tools.misc import hmac
 
@@ -36,6 +36,11 @@ SYNCING_STATES = (BACKFILLING, ACTIVE)
 DEFAULT_BACKFILL_YEARS = 7
 DEFAULT_SCAN_MINUTES = 30
 PARAM_BACKFILL_YEARS = "trail_email_integration.backfill_years"
+# How far back a backfill may reach, in years; the settings and each mailbox keep to it. 0 would
+# import nothing; 30 is far beyond the default of 7 and any mailbox's useful past, so a larger
+# number is taken for a typo (150).
+MIN_BACKFILL_YEARS = 1
+MAX_BACKFILL_YEARS = 30
 PARAM_SCAN_MINUTES = "trail_email_integration.scan_interval_minutes"
 OAUTH_STATE_MAX_AGE_SECONDS = 3600
 
@@ -130,6 +135,18 @@ class TrailMailbox(models.Model):
             "This mailbox is already connected.",
         ),
     ]
+
+    @api.constrains("backfill_years")
+    def _check_backfill_years(self):
+        for mailbox in self:
+            if not MIN_BACKFILL_YEARS <= mailbox.backfill_years <= MAX_BACKFILL_YEARS:
+                raise ValidationError(
+                    self.env._(
+                        "The history to import must be between %(low)s and %(high)s years.",
+                        low=MIN_BACKFILL_YEARS,
+                        high=MAX_BACKFILL_YEARS,
+                    )
+                )
 
     @api.model
     def _default_backfill_years(self):

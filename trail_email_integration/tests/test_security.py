@@ -403,6 +403,11 @@ class TestMailAccess(AccessFixture, TransactionCase):
         for years in (1, 30):
             Settings.create({"trail_backfill_years": years}).execute()
             self.assertEqual(Settings.create({}).trail_backfill_years, years)
+        # A mailbox's own window keeps to the same range.
+        for years in (0, 31):
+            with self.assertRaisesRegex(ValidationError, "must be between 1 and 30 years"):
+                self.mailbox.backfill_years = years
+        self.mailbox.backfill_years = 10
 
     def test_settings_screen_shows_how_organisation_connections_stand(self):
         Connection = self.env["trail.org.connection"]
