@@ -20,6 +20,7 @@ from . import (
     trail_mailbox_sync,
     trail_org_connection,
     trail_org_connection_errors,
+    trail_org_connection_user,
     trail_org_mailbox,
     trail_profile_member,
 )
