@@ -59,6 +59,7 @@ from odoo.tools.mail import (
     parse_contact_from_email,
 )
 
+from ..core.capture_policy import decide
 from ..core.mime import normalise_message_id
 from ..core.provider import AuthorisationLost, MessageRef, ProviderError, TemporaryError
 from .trail_mailbox_send import FAILED, SENT, UNKNOWN
@@ -281,6 +282,13 @@ class MailMail(models.Model):
         ref = MessageRef(
             provider_id=provider_id, thread_id=thread_id or "", labels=tuple(labels) or ("SENT",)
         )
+        # The sent copy follows the capture rules as the scan's copy would: a recipient on a
+        # never-capture list, or mail among colleagues alone, leaves no copy.
+        verdict = decide(raw, mailbox._capture_policy())
+        if verdict:
+            mailbox._record_kept_out(ref, verdict)
+            mailbox.sudo().skipped_count += 1
+            return
         try:
             with self.env.cr.savepoint():
                 self.env["trail.mail"].sudo()._capture(mailbox, ref, raw)

@@ -79,6 +79,21 @@ TOKEN_FIELDS = frozenset(
 # body). Everything else is served as a download.
 INLINE_MIMETYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
+GROUP_ADMIN = "trail_email_integration.group_trail_admin"
+# What the owner of a mailbox may change on it; the rest (which address is read, whose it is,
+# its state, cursors and counters) belongs to the connection, the engine and administrators.
+# An owner who could rewrite the address of a company-managed mailbox would read any colleague's
+# mail through the organisation's credential. Send-as aliases come from the provider: an alias
+# counts as the owner's own address, which the never-capture lists and filing pass over.
+OWNER_WRITABLE_MAILBOX_FIELDS = frozenset({"share_level", "backfill_years"})
+# A new mailbox of one's own, as the connect buttons and the form create it.
+OWNER_CREATE_DEFAULTS = {"owner_type": "personal", "state": "connecting", "active": True}
+OWNER_CREATE_FIELDS = OWNER_WRITABLE_MAILBOX_FIELDS | {
+    "provider",
+    "address",
+    "user_id",
+    "company_id",
+}
 # Context flag of the attachment search: the emails it checks must show their files.
 FILES_CHECK = "trail_files_check"
 
@@ -95,6 +110,51 @@ class TrailMailbox(models.Model):
         "everything, the subject and metadata only, or the metadata only (date, parties, "
         "profiles). Unfiled mail is never shown to them.",
     )
+
+    def _trail_may_manage(self):
+        return self.env.su or self.env.user.has_group(GROUP_ADMIN)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self._trail_may_manage():
+            for vals in vals_list:
+                self._trail_check_owner_create(vals)
+        return super().create(vals_list)
+
+    def _trail_check_owner_create(self, vals):
+        refused = sorted(
+            name
+            for name, value in vals.items()
+            if name not in OWNER_CREATE_FIELDS
+            and (name not in OWNER_CREATE_DEFAULTS or value != OWNER_CREATE_DEFAULTS[name])
+        )
+        if vals.get("user_id", self.env.uid) != self.env.uid:
+            refused.append("user_id")
+        company = vals.get("company_id")
+        if company and company not in self.env.user.company_ids.ids:
+            refused.append("company_id")
+        if refused:
+            raise AccessError(
+                self.env._(
+                    "Only an Email integration administrator can create a mailbox with these "
+                    "values: %s. Use Connect Google or Connect Microsoft 365 for your own.",
+                    ", ".join(refused),
+                )
+            )
+
+    def write(self, vals):
+        if not self._trail_may_manage():
+            refused = set(vals) - OWNER_WRITABLE_MAILBOX_FIELDS
+            if refused:
+                raise AccessError(
+                    self.env._(
+                        "Only an Email integration administrator can change these fields of a "
+                        "mailbox: %s. Its owner may change what colleagues see of its mail and "
+                        "how many years of history to import.",
+                        ", ".join(sorted(refused)),
+                    )
+                )
+        return super().write(vals)
 
     def export_data(self, fields_to_export):
         asked = {path.split("/")[0] for path in fields_to_export}

@@ -10,7 +10,7 @@ import time
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import consteq
 from odoo.tools.misc import hmac
 
@@ -269,12 +269,32 @@ class TrailMailbox(models.Model):
         raise NotImplementedError(f"no provider client for {self.provider!r}")
 
     # ------------------------------------------------------------------ buttons
+    def _button_write(self, vals):
+        """Write ``vals`` for a button the user pressed: the record rules decide whether the
+        user may act on these mailboxes; the fields themselves are the engine's."""
+        self.check_access("write")
+        return self.sudo().write(vals)
+
+    def _check_owner_may_pause(self):
+        """Company-managed mailboxes are paused and resumed by administrators only."""
+        if self.env.su or self.env.user.has_group("trail_email_integration.group_trail_admin"):
+            return
+        if self.filtered(lambda m: m.owner_type == "company"):
+            raise UserError(
+                self.env._(
+                    "Your organisation manages this mailbox: ask an Email integration "
+                    "administrator to pause or resume it."
+                )
+            )
+
     def action_pause(self):
-        self.filtered(lambda m: m.state != PAUSED).write({"state": PAUSED})
+        self._check_owner_may_pause()
+        self.filtered(lambda m: m.state != PAUSED)._button_write({"state": PAUSED})
 
     def action_resume(self):
+        self._check_owner_may_pause()
         for mailbox in self.filtered(lambda m: m.state in (PAUSED, ERROR)):
-            mailbox.write(
+            mailbox._button_write(
                 {
                     "state": ACTIVE if mailbox.backfill_done else BACKFILLING,
                     "retry_after": False,
@@ -286,7 +306,7 @@ class TrailMailbox(models.Model):
     def action_scan_now(self):
         """Have the scan (and a running history import) run as soon as a cron worker is free;
         return the notification that says so."""
-        self.write({"next_scan": fields.Datetime.now(), "retry_after": False})
+        self._button_write({"next_scan": fields.Datetime.now(), "retry_after": False})
         # The crons do the work, not this request: a scan may fetch many messages, more than a
         # web request should wait for. The status card watches for the result.
         self.env.ref("trail_email_integration.cron_scan")._trigger()

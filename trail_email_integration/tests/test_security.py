@@ -8,7 +8,7 @@ import json
 import logging
 from urllib.parse import urlencode
 
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, HttpCase, TransactionCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
@@ -276,6 +276,82 @@ class TestMailAccess(AccessFixture, TransactionCase):
         )
         both = Mail.with_context(allowed_company_ids=[self.ada.company_id.id, other.id])
         self.assertIn(self.filed, both.search([]))
+
+    def test_records_around_the_mail_follow_its_company(self):
+        other = self.env["res.company"].create({"name": "Other Firm"})
+        self.mailbox.company_id = other
+        mails = self.filed | self.unfiled
+        # Bob may not reach who wrote the emails, where they lie, or what failed to come.
+        around = {
+            "trail.mail.participant": [("mail_id", "in", mails.ids)],
+            "trail.mail.location": [("mailbox_id", "=", self.mailbox.id)],
+            "trail.mail.failure": [("mailbox_id", "=", self.mailbox.id)],
+            "trail.mail.skipped": [("mailbox_id", "=", self.mailbox.id)],
+        }
+        for model, domain in around.items():
+            self.assertFalse(self.as_user(self.bob, model).search(domain), model)
+        participants = self.env["trail.mail.participant"].search(around["trail.mail.participant"])
+        self.assertTrue(participants)
+        with self.assertRaises(AccessError):
+            participants.with_user(self.bob).read(["email"])
+
+    def test_owner_changes_only_what_colleagues_see_and_the_history_window(self):
+        mailbox = self.mailbox.with_user(self.ada)
+        mailbox.write({"share_level": "subject", "backfill_years": 5})
+        self.assertEqual(self.mailbox.share_level, "subject")
+        # Which address is read, whose the mailbox is and how far the engine got are not the
+        # owner's to change: with an organisation's credential the address alone would open
+        # any colleague's mailbox.
+        for values in (
+            {"address": "ceo@firm.example"},
+            {"aliases": "lab@results.clinic.example"},
+            {"user_id": self.bob.id},
+            {"state": "backfilling", "cursor": False, "backfill_done": False},
+            {"company_id": self.env["res.company"].create({"name": "Elsewhere"}).id},
+            {"owner_type": "company"},
+            {"active": False},
+        ):
+            with self.subTest(values=values), self.assertRaises(AccessError):
+                mailbox.write(values)
+        self.assertEqual(self.mailbox.address, "ada@firm.example")
+        self.assertEqual(self.mailbox.user_id, self.ada)
+
+    def test_owner_creates_only_a_personal_mailbox_of_their_own(self):
+        Mailbox = self.as_user(self.bob, "trail.mailbox")
+        own = Mailbox.create({"provider": "google", "owner_type": "personal"})
+        self.assertEqual((own.user_id, own.state), (self.bob, "connecting"))
+        for values in (
+            {"provider": "google", "user_id": self.ada.id},
+            {"provider": "google", "owner_type": "company"},
+            {"provider": "google", "state": "backfilling"},
+            {"provider": "google", "google_refresh_token": "1//planted"},
+        ):
+            with self.subTest(values=values), self.assertRaises(AccessError):
+                Mailbox.create(values)
+
+    def test_owner_buttons_act_on_the_engines_fields(self):
+        mailbox = self.mailbox.with_user(self.ada)
+        mailbox.action_pause()
+        self.assertEqual(self.mailbox.state, "paused")
+        mailbox.action_resume()
+        self.assertEqual(
+            self.mailbox.state, "active" if self.mailbox.backfill_done else "backfilling"
+        )
+        mailbox.action_scan_now()
+        self.assertTrue(self.mailbox.next_scan)
+        # Not on someone else's mailbox.
+        with self.assertRaises(AccessError):
+            self.mailbox.with_user(self.bob).action_pause()
+
+    def test_company_managed_mailboxes_are_paused_by_administrators(self):
+        self.mailbox.owner_type = "company"
+        with self.assertRaises(UserError):
+            self.mailbox.with_user(self.ada).action_pause()
+        self.ada.write(
+            {"groups_id": [(4, self.env.ref("trail_email_integration.group_trail_admin").id)]}
+        )
+        self.mailbox.with_user(self.ada).action_pause()
+        self.assertEqual(self.mailbox.state, "paused")
 
     def test_owner_keeps_seeing_the_mail_of_an_archived_mailbox(self):
         self.mailbox.active = False

@@ -205,6 +205,29 @@ class TestSendThroughGmail(SendMixin, GoogleCase):
         self.assertEqual(self.emulator.outbox[0]["to"], [CLIENT])
         self.assertIn("Short chatter reply", delivered.get_body(("html",)).get_content())
 
+    def test_sent_copy_follows_the_never_capture_list(self):
+        self.env["trail.capture.block"].create({"pattern": "example.com", "note": "Clients"})
+        self.direct_mail("Kept out when sent").send()
+        self.assertEqual(len(self.emulator.outbox), 1, "the mail itself goes out")
+        self.assertFalse(self.env["trail.mail"].search([("subject", "=", "Kept out when sent")]))
+        kept_out = self.mailbox.skipped_ids
+        self.assertEqual((kept_out.reason, kept_out.detail), ("never_capture", "@example.com"))
+        self.assertEqual(self.mailbox.skipped_count, 1)
+        # The scan meets the copy in the Sent folder and leaves it out too, without counting it
+        # again.
+        self.run_scan(self.mailbox)
+        self.assertFalse(self.env["trail.mail"].search([("subject", "=", "Kept out when sent")]))
+        self.assertEqual(self.mailbox.skipped_count, 1)
+
+    def test_sent_copy_among_colleagues_follows_the_internal_mail_switch(self):
+        colleague = self.env["res.users"].create(
+            {"name": "Colleague", "login": "colleague-send", "email": "colleague@firm.example"}
+        )
+        self.direct_mail("Lunch on Friday", email_to=colleague.email).send()
+        self.assertEqual(len(self.emulator.outbox), 1)
+        self.assertFalse(self.env["trail.mail"].search([("subject", "=", "Lunch on Friday")]))
+        self.assertEqual(self.mailbox.skipped_ids.reason, "internal")
+
     def test_reply_joins_the_gmail_thread_of_the_captured_email(self):
         incoming_id = self.emulator.add_message(
             ADA, make_raw("Question", sender=CLIENT, to=ADA, message_id="<q1@example.com>"),
