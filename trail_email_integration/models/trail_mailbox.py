@@ -125,6 +125,16 @@ class TrailMailbox(models.Model):
     )
     retry_attempts = fields.Integer(string="Retry attempts", readonly=True, copy=False)
 
+    may_manage = fields.Boolean(
+        compute="_compute_may_manage",
+        help="The current user may change the mailbox's address, owner and company.",
+    )
+    may_pause = fields.Boolean(
+        compute="_compute_may_manage",
+        help="The current user may pause and resume the mailbox (company-managed mailboxes: "
+        "administrators only).",
+    )
+
     failure_ids = fields.One2many("trail.mail.failure", "mailbox_id", string="Failed messages")
     location_ids = fields.One2many("trail.mail.location", "mailbox_id", string="Captured messages")
 
@@ -269,6 +279,16 @@ class TrailMailbox(models.Model):
         raise NotImplementedError(f"no provider client for {self.provider!r}")
 
     # ------------------------------------------------------------------ buttons
+    @api.depends_context("uid")
+    @api.depends("owner_type")
+    def _compute_may_manage(self):
+        manager = self.env.su or self.env.user.has_group(
+            "trail_email_integration.group_trail_admin"
+        )
+        for mailbox in self:
+            mailbox.may_manage = manager
+            mailbox.may_pause = manager or mailbox.owner_type != "company"
+
     def _button_write(self, vals):
         """Write ``vals`` for a button the user pressed: the record rules decide whether the
         user may act on these mailboxes; the fields themselves are the engine's."""

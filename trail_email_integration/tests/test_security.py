@@ -14,6 +14,9 @@ from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
 from .google_common import GoogleCase
+from .microsoft_common import ADA as ADA_MS
+from .microsoft_common import CLIENT_SECRET as MS_CLIENT_SECRET
+from .microsoft_common import MicrosoftCase
 from .security_common import PDF, AccessFixture
 
 MAIL_FIELDS = ["subject", "body_text", "body_html", "email_from", "attachment_ids", "original_id"]
@@ -438,6 +441,15 @@ class TestMailAccess(AccessFixture, TransactionCase):
         hint = self.env["res.config.settings"].create({}).trail_microsoft_certificate_key_hint
         self.assertEqual(hint, "Set")
 
+    def test_sync_settings_default_to_thirty_minutes_and_seven_years(self):
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(settings.trail_scan_interval_minutes, 30)
+        self.assertEqual(settings.trail_backfill_years, 7)
+        cron = self.env.ref("trail_email_integration.cron_scan")
+        self.assertEqual((cron.interval_number, cron.interval_type), (30, "minutes"))
+        mailbox = self.env["trail.mailbox"].create({"provider": "google", "address": "d@x.ex"})
+        self.assertEqual(mailbox.backfill_years, 7)
+
     def test_sync_settings_drive_the_cron_and_new_mailboxes(self):
         settings = self.env["res.config.settings"].create(
             {"trail_scan_interval_minutes": 45, "trail_backfill_years": 3}
@@ -655,8 +667,9 @@ class TestTokensAreNotLogged(GoogleCase):
         )
         mailbox = self.connected_mailbox()
         refresh = mailbox.google_refresh_token
-        with self.assertLogs("odoo.addons.trail_email_integration", level="DEBUG") as logs:
-            logging.getLogger("odoo.addons.trail_email_integration").debug("start")
+        # Every logger, libraries included (googleapiclient, google-auth, urllib3), to DEBUG.
+        with self.assertLogs(level="DEBUG") as logs:
+            logging.getLogger().debug("start")
             self.run_backfill(mailbox)
             self.emulator.expire_tokens()
             self.run_scan(mailbox)
@@ -665,6 +678,42 @@ class TestTokensAreNotLogged(GoogleCase):
             self.run_scan(mailbox)
         self.assertEqual(mailbox.state, "needs_reconnect")
         secrets = {refresh, mailbox.google_access_token, "trail-test-secret"} - {False, None}
+        for line in logs.output:
+            for secret in secrets:
+                self.assertNotIn(secret, line)
+
+
+def token_cache_secrets(serialized):
+    """The access and refresh token strings of an msal token cache."""
+    cache = json.loads(serialized or "{}")
+    return {
+        entry["secret"]
+        for kind in ("AccessToken", "RefreshToken")
+        for entry in cache.get(kind, {}).values()
+    }
+
+
+@tagged("post_install", "-at_install")
+class TestMicrosoftTokensAreNotLogged(MicrosoftCase):
+    def test_no_token_or_secret_in_any_log_through_sync_refresh_and_revocation(self):
+        self.emulator.add_message(
+            ADA_MS, b"From: c@example.com\r\nTo: " + ADA_MS.encode() + b"\r\nSubject: s\r\n\r\nb"
+        )
+        mailbox = self.connected_mailbox()
+        secrets = token_cache_secrets(mailbox.microsoft_token_cache)
+        self.assertTrue(secrets)
+        # Every logger, libraries included (msal, requests, urllib3), down to DEBUG.
+        with self.assertLogs(level="DEBUG") as logs:
+            logging.getLogger().debug("start")
+            self.run_backfill(mailbox)
+            self.emulator.expire_tokens()
+            self.run_scan(mailbox)
+            secrets |= token_cache_secrets(mailbox.microsoft_token_cache)
+            self.emulator.revoke_user(ADA_MS)
+            self.emulator.expire_tokens()
+            self.run_scan(mailbox)
+        self.assertEqual(mailbox.state, "needs_reconnect")
+        secrets.add(MS_CLIENT_SECRET)
         for line in logs.output:
             for secret in secrets:
                 self.assertNotIn(secret, line)
