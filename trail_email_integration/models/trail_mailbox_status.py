@@ -166,7 +166,9 @@ class TrailMailbox(models.Model):
             elif not rate:
                 mailbox.backfill_time_left = self.env._("estimating…")
             else:
-                mailbox.backfill_time_left = self._duration_in_words((total - done) / rate)
+                # Left to import is the whole remainder, not only this run's share of it.
+                left = max(total - mailbox.backfill_count, 0)
+                mailbox.backfill_time_left = self._duration_in_words(left / rate)
 
     @api.model
     def _duration_in_words(self, seconds):

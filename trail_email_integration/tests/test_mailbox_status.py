@@ -71,6 +71,28 @@ class TestMailboxStatus(CaptureCase):
         )
         self.assertEqual(self.mailbox.backfill_time_left, "estimating…")
 
+    def test_time_left_after_a_pause_counts_every_message_still_to_import(self):
+        for days in range(200):
+            self.add(f"Message {days}", days_ago=days + 1)
+        pages = {}
+        for _step in range(3):
+            self.mailbox._run_guarded(self.mailbox._backfill_step, pages)
+        self.mailbox.action_pause()
+        self.mailbox.action_resume()
+        self.mailbox._run_guarded(self.mailbox._backfill_step, pages)
+        self.mailbox.backfill_rate_since = fields.Datetime.now() - timedelta(minutes=10)
+
+        self.assertEqual(self.mailbox.state, "backfilling")
+        self.assertEqual((self.mailbox.backfill_count, self.mailbox.backfill_total), (200, 200))
+        # 50 this run in 10 minutes: 5 a minute, and nothing left to import (not the 150 this
+        # run has not done, which read "about 30 minutes").
+        self.assertAlmostEqual(self.mailbox.backfill_rate, 5.0, places=1)
+        self.assertEqual(self.mailbox.backfill_time_left, "less than a minute")
+
+        # Half-way through a resumed run: what is left of the whole, at this run's rate.
+        self.mailbox.write({"backfill_total": 300})
+        self.assertEqual(self.mailbox.backfill_time_left, "about 20 minutes")
+
     def test_duration_in_words(self):
         words = self.mailbox._duration_in_words
         self.assertEqual(words(20), "less than a minute")
