@@ -11,7 +11,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import consteq
+from odoo.tools import consteq, format_datetime
 from odoo.tools.misc import hmac
 
 from ..core.addresses import normalise_address
@@ -208,9 +208,11 @@ class TrailMailbox(models.Model):
             )
         if self.state == ACTIVE:
             if self.retry_after and self.retry_after > fields.Datetime.now():
-                return self.env._(
-                    "The provider asked us to slow down; retrying at %s.", self.retry_after
+                # In the reader's time zone (the context's, else their own), as the advice says it.
+                when = format_datetime(
+                    self.env, self.retry_after, tz=self.env.context.get("tz"), dt_format="short"
                 )
+                return self.env._("The provider asked us to slow down; retrying at %s.", when)
             return self.env._("Up to date. New mail is picked up by the regular scan.")
         if self.state == PAUSED:
             return self.env._("Paused: no mail is captured until you resume.")

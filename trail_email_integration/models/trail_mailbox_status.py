@@ -29,6 +29,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_time
 
 from ..core.provider import MessageRef
 from .trail_mailbox import (
@@ -166,7 +167,9 @@ class TrailMailbox(models.Model):
             elif not rate:
                 mailbox.backfill_time_left = self.env._("estimating…")
             else:
-                mailbox.backfill_time_left = self._duration_in_words((total - done) / rate)
+                # Left to import is the whole remainder, not only this run's share of it.
+                left = max(total - mailbox.backfill_count, 0)
+                mailbox.backfill_time_left = self._duration_in_words(left / rate)
 
     @api.model
     def _duration_in_words(self, seconds):
@@ -227,8 +230,12 @@ class TrailMailbox(models.Model):
                     "itself after %(time)s; nothing to do.",
                     provider=provider,
                     error=error,
-                    time=fields.Datetime.context_timestamp(self, self.retry_after).strftime(
-                        "%H:%M"
+                    # The reader's time zone and time format, as in the state sentence.
+                    time=format_time(
+                        self.env,
+                        self.retry_after,
+                        tz=self.env.context.get("tz"),
+                        time_format="short",
                     ),
                 )
             )

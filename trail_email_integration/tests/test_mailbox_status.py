@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import fields
 from odoo.addons.trail_email_integration.core.provider import (
@@ -70,6 +70,28 @@ class TestMailboxStatus(CaptureCase):
             fields.Datetime.now() - self.mailbox.backfill_rate_since, timedelta(seconds=5)
         )
         self.assertEqual(self.mailbox.backfill_time_left, "estimating…")
+
+    def test_time_left_after_a_pause_counts_every_message_still_to_import(self):
+        for days in range(200):
+            self.add(f"Message {days}", days_ago=days + 1)
+        pages = {}
+        for _step in range(3):
+            self.mailbox._run_guarded(self.mailbox._backfill_step, pages)
+        self.mailbox.action_pause()
+        self.mailbox.action_resume()
+        self.mailbox._run_guarded(self.mailbox._backfill_step, pages)
+        self.mailbox.backfill_rate_since = fields.Datetime.now() - timedelta(minutes=10)
+
+        self.assertEqual(self.mailbox.state, "backfilling")
+        self.assertEqual((self.mailbox.backfill_count, self.mailbox.backfill_total), (200, 200))
+        # 50 this run in 10 minutes: 5 a minute, and nothing left to import (not the 150 this
+        # run has not done, which read "about 30 minutes").
+        self.assertAlmostEqual(self.mailbox.backfill_rate, 5.0, places=1)
+        self.assertEqual(self.mailbox.backfill_time_left, "less than a minute")
+
+        # Half-way through a resumed run: what is left of the whole, at this run's rate.
+        self.mailbox.write({"backfill_total": 300})
+        self.assertEqual(self.mailbox.backfill_time_left, "about 20 minutes")
 
     def test_duration_in_words(self):
         words = self.mailbox._duration_in_words
@@ -329,6 +351,42 @@ class TestMailboxStatus(CaptureCase):
         self.assertIn("nothing to do", self.mailbox.advice)
         self.assertFalse(self.mailbox.needs_attention)
         self.assertFalse(self.attention_activities())
+
+    def test_a_slow_down_is_said_in_the_readers_time_zone(self):
+        adviser = self.env["res.users"].create(
+            {
+                "name": "Ada Kolkata",
+                "login": "ada.kolkata",
+                "tz": "Asia/Kolkata",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        self.mailbox.write(
+            {
+                "user_id": adviser.id,
+                "state": "active",
+                "last_error": "429 slow down",
+                # 16:43:22 UTC is 22:13 in Kolkata (UTC+5:30).
+                "retry_after": datetime(2099, 12, 4, 16, 43, 22),
+            }
+        )
+
+        def card(mailbox):
+            mailbox.invalidate_recordset(["state_message", "advice"])
+            return mailbox.read(["state_message", "advice"])[0]
+
+        # Babel may put a narrow no-break space before PM: \s matches it.
+        mine = card(self.mailbox.with_user(adviser))
+        self.assertRegex(
+            mine["state_message"],
+            r"^The provider asked us to slow down; retrying at 12/4/99, 10:13\sPM\.$",
+        )
+        self.assertNotIn("16:43", mine["state_message"])
+        self.assertRegex(mine["advice"], r"Capture goes on by itself after 10:13\sPM;")
+        # The web client's time zone, when it gives one, comes first, as for the advice.
+        london = card(self.mailbox.with_user(adviser).with_context(tz="Europe/London"))
+        self.assertRegex(london["state_message"], r"retrying at 12/4/99, 4:43\sPM\.$")
+        self.assertRegex(london["advice"], r"after 4:43\sPM;")
 
     # ------------------------------------------------------------------ buttons
     def test_reconnect_runs_the_providers_connect_action(self):

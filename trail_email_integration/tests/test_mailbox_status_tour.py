@@ -1,5 +1,9 @@
 """The status card in Chromium during a running backfill, and the README's screenshots of it
-and of the Mailbox page, on an adviser's mailbox of generated but realistic mail."""
+and of the Mailbox page, on an adviser's mailbox of generated but realistic mail.
+
+The backfill job is played by the test: when the tour asks for it, the card's next reload runs a
+step of the import first, so the tour sees the card follow the import on its own; "Scan now"
+runs a step at once."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -7,13 +11,16 @@ from odoo import fields
 from odoo.addons.trail_email_integration.core.fake_provider import FakeMailbox, FakeProvider
 from odoo.addons.trail_email_integration.core.provider import MessageError
 from odoo.tests import HttpCase, tagged
+from odoo.tests.common import ChromeBrowser
 
-from .capture_common import make_raw
+from .capture_common import MailboxSteps, make_raw
 from .screenshots import screenshots
 
 ADVISER = "Mitchell Admin <mitchell@harbour.example>"
 ADVISER_ADDRESS = "mitchell@harbour.example"
 TOTAL = 240
+# The tour logs this when the backfill job is to run a step before the card's next reload.
+CRON_STEP_MARKER = "trail-tour:backfill-step"
 
 # (name, address, profile, linked)
 CLIENTS = [
@@ -80,6 +87,31 @@ class TestMailboxStatusTour(HttpCase):
             return result
 
         self.patch(Mailbox, "action_scan_now", scan_now_and_step)
+
+        # The backfill job, between two of the card's own reloads: each time the tour asks for
+        # it, the next read of the mailbox first runs one step of the import, as the job would
+        # have meanwhile. The card shows the progress only by re-reading the mailbox.
+        self.cron_steps = 0
+        web_read = Mailbox.web_read
+
+        def web_read_after_cron(mailboxes, specification):
+            mailbox = mailboxes.filtered(lambda m: m.id == self.mailbox.id)
+            if self.cron_steps and mailbox.state == "backfilling":
+                self.cron_steps -= 1
+                MailboxSteps.run_backfill(mailbox.sudo(), limit=1)
+            return web_read(mailboxes, specification)
+
+        # web_read runs in a read-only transaction; this one writes, as the job would.
+        web_read_after_cron._readonly = False
+        self.patch(Mailbox, "web_read", web_read_after_cron)
+        handle_console = ChromeBrowser._handle_console
+
+        def handle_console_and_cron(browser, type, args=None, stackTrace=None, **kw):
+            handle_console(browser, type, args=args, stackTrace=stackTrace, **kw)
+            if args and CRON_STEP_MARKER in str(browser._from_remoteobject(args[0])):
+                self.cron_steps += 1
+
+        self.patch(ChromeBrowser, "_handle_console", handle_console_and_cron)
 
     def make_profiles(self):
         Partner = self.env["res.partner"].with_context(tracking_disable=True)
@@ -160,14 +192,17 @@ class TestMailboxStatusTour(HttpCase):
         self.assertTrue(self.mailbox.needs_attention)
 
         with screenshots():
+            # From the Mailbox page: the tour makes the card reload quicker before opening it.
             self.start_tour(
-                "/odoo/action-trail_email_integration.action_my_mailbox",
+                "/odoo/action-trail_email_integration.action_mailbox_page",
                 "trail_mailbox_status",
                 login="admin",
             )
 
         self.mailbox.invalidate_recordset()
-        self.assertEqual(self.mailbox.backfill_count, 150)
+        # Two steps before the tour, one while the card watched, one on Scan now.
+        self.assertEqual(self.mailbox.backfill_count, 200)
+        self.assertEqual(self.cron_steps, 0)
         self.assertEqual(self.mailbox.state, "backfilling")
         failure = self.mailbox.failure_ids
         self.assertEqual((failure.attempts, failure.resolution), (2, "dismissed"))

@@ -1,12 +1,13 @@
 import { waitUntilSubscribe } from "@bus/../tests/bus_test_helpers";
 import { defineMailModels } from "@mail/../tests/mail_test_helpers";
 import { describe, expect, test } from "@odoo/hoot";
-import { click, waitUntil } from "@odoo/hoot-dom";
+import { click, queryAll, waitUntil } from "@odoo/hoot-dom";
 import { advanceTime, animationFrame } from "@odoo/hoot-mock";
 import {
     defineModels,
     fields,
     getService,
+    makeMockServer,
     models,
     mountView,
     MockServer,
@@ -146,6 +147,23 @@ const arch = `
     </kanban>`;
 
 const card = (id) => `.o_kanban_record:has(.o_trail_mailbox_card):nth-of-type(${id})`;
+
+/** Mount the kanban on a single new mailbox made of `values`; return its card's selector. */
+async function mountMailbox(values) {
+    await makeMockServer();
+    const id = MockServer.env["trail.mailbox"].create({
+        address: "ada@firm.example",
+        provider: "google",
+        ...values,
+    });
+    await mountView({ resModel: "trail.mailbox", type: "kanban", arch, domain: [["id", "=", id]] });
+    return ".o_trail_mailbox_card";
+}
+
+/** The names of the card's buttons, in order. */
+function buttonNames(card) {
+    return queryAll(`${card} .o_trail_mailbox_buttons button`).map((button) => button.name);
+}
 
 test("a backfilling mailbox shows its progress, scans and counters", async () => {
     await mountView({ resModel: "trail.mailbox", type: "kanban", arch });
@@ -326,4 +344,157 @@ test("an open card shows the new state when the attention service reports a chan
     expect(`${card(1)} .o_trail_mailbox_state`).toHaveText("Needs reconnect");
     expect(`${card(1)} .o_trail_advice`).toHaveText(/invalid_grant/);
     expect(`${card(1)} button[name='action_reconnect']`).toHaveClass("btn-primary");
+});
+
+test("an active mailbox with nothing to do: scans, no progress, no advice, no reload", async () => {
+    onRpc("trail.mailbox", "web_read", () => {
+        expect.step("web_read");
+    });
+    const active = await mountMailbox({
+        state: "active",
+        state_message: "Up to date. New mail is picked up by the regular scan.",
+        backfill_done: true,
+        backfill_count: 3000,
+        backfill_total: 3000,
+        backfill_progress: 100,
+        backfill_reached: "2012-03-14 09:00:00",
+        last_scan: "2019-03-11 09:00:00",
+        next_scan_run: "2019-03-11 09:30:00",
+        captured_count: 2990,
+        filed_count: 900,
+        unfiled_count: 2090,
+        skipped_count: 10,
+    });
+
+    expect(`${active} .o_trail_mailbox_state`).toHaveText("Active");
+    expect(`${active} .o_trail_mailbox_state`).toHaveClass("text-bg-success");
+    expect(`${active} .o_trail_state_message`).toHaveText(
+        "Up to date. New mail is picked up by the regular scan."
+    );
+    expect(`${active} .o_trail_backfill`).toHaveCount(0, { message: "history is imported" });
+    expect(`${active} .o_trail_last_scan`).toHaveText("03/11/2019 10:00:00");
+    expect(`${active} .o_trail_next_scan`).toHaveText("03/11/2019 10:30:00");
+    expect(`${active} .o_trail_counter[data-counter='captured']`).toHaveText("2,990\nCaptured");
+    expect(`${active} .o_trail_counter[data-counter='failed'] .text-danger`).toHaveCount(0);
+    expect(`${active} .o_trail_advice`).toHaveCount(0);
+    expect(buttonNames(active)).toEqual(["action_reconnect", "action_scan_now", "action_pause"]);
+    expect(`${active} button[name='action_reconnect']`).toHaveClass("btn-secondary");
+    expect(`${active} button[name='action_scan_now']`).toHaveClass("btn-primary");
+    expect(`${active} button[name='action_scan_now']`).toHaveText("Scan now");
+    expect(`${active} button[name='action_pause']`).toHaveClass("btn-secondary");
+
+    // Nothing runs that the card waits for: it does not re-read its mailbox by itself.
+    await advanceTime(MailboxStatusCard.pollDelay * 2);
+    await animationFrame();
+    expect.verifySteps([]);
+});
+
+test("a mailbox stopped on an error offers Resume, and Pause stays", async () => {
+    const stopped = await mountMailbox({
+        state: "error",
+        state_message: "Capture stopped after an error: disk full",
+        advice:
+            "Capture stopped on an unexpected error (disk full). Click Resume to try again; if it stops again, send this message to your administrator.",
+        needs_attention: true,
+        backfill_count: 1250,
+        backfill_total: 3000,
+        backfill_progress: 41.67,
+        backfill_reached: "2023-03-14 09:00:00",
+        backfill_time_left: "on hold",
+        last_scan: "2019-03-11 09:00:00",
+    });
+
+    expect(`${stopped} .o_trail_mailbox_state`).toHaveText("Error");
+    expect(`${stopped} .o_trail_mailbox_state`).toHaveClass("text-bg-danger");
+    expect(`${stopped} .o_trail_state_message`).toHaveText(
+        "Capture stopped after an error: disk full"
+    );
+    // The import is on hold: its bar stands still, in grey.
+    expect(`${stopped} .o_trail_backfill_percent`).toHaveText("41%");
+    expect(`${stopped} .progress-bar`).toHaveClass("bg-secondary");
+    expect(`${stopped} .progress-bar`).not.toHaveClass("progress-bar-animated");
+    expect(`${stopped} .o_trail_backfill_left`).toHaveText("time left: on hold");
+    expect(`${stopped} .o_trail_next_scan`).toHaveText("after you resume");
+    expect(`${stopped} .o_trail_advice`).toHaveClass("alert-danger");
+    expect(`${stopped} .o_trail_advice`).toHaveText(/disk full\)\. Click Resume to try again/);
+    expect(buttonNames(stopped)).toEqual(["action_reconnect", "action_pause", "action_resume"]);
+    expect(`${stopped} button[name='action_resume']`).toHaveClass("btn-primary");
+    expect(`${stopped} button[name='action_resume']`).toHaveText("Resume");
+    expect(`${stopped} button[name='action_reconnect']`).toHaveClass("btn-secondary");
+    expect(`${stopped} button[name='action_pause']`).toHaveClass("btn-secondary");
+});
+
+test("a mailbox still connecting asks to connect, and waits for the provider", async () => {
+    onRpc("trail.mailbox", "web_read", ({ args }) => {
+        expect.step(["web_read", args[0]]);
+    });
+    const connecting = await mountMailbox({
+        provider: "microsoft",
+        address: "ada@firm.onmicrosoft.example",
+        state: "connecting",
+        state_message: "Waiting for the provider to confirm the connection.",
+        advice:
+            "The connection did not complete (consent_required). Connect again and accept every permission asked.",
+    });
+
+    expect(`${connecting} .o_trail_mailbox_state`).toHaveText("Connecting");
+    expect(`${connecting} .o_trail_mailbox_state`).toHaveClass("text-bg-warning");
+    expect(`${connecting} .fa-windows`).toHaveCount(1);
+    expect(`${connecting} .o_trail_state_message`).toHaveText(
+        "Waiting for the provider to confirm the connection."
+    );
+    expect(`${connecting} .o_trail_backfill`).toHaveCount(0, { message: "no import yet" });
+    expect(`${connecting} .o_trail_last_scan`).toHaveText("not yet");
+    expect(`${connecting} .o_trail_next_scan`).toHaveText("once connected");
+    expect(`${connecting} .o_trail_advice`).toHaveClass("alert-warning");
+    expect(`${connecting} .o_trail_advice`).toHaveText(/consent_required/);
+    expect(buttonNames(connecting)).toEqual(["action_reconnect", "action_pause"]);
+    expect(`${connecting} button[name='action_reconnect']`).toHaveText("Connect");
+    expect(`${connecting} button[name='action_reconnect']`).toHaveClass("btn-primary");
+
+    // The provider confirms: the card shows it at its next reload, by itself.
+    const [id] = MockServer.env["trail.mailbox"].search([["state", "=", "connecting"]]);
+    MockServer.env["trail.mailbox"].write([id], {
+        state: "backfilling",
+        state_message: "Importing past mail: 0 of about 0.",
+        advice: false,
+    });
+    await advanceTime(MailboxStatusCard.pollDelay);
+    await animationFrame();
+    expect.verifySteps([["web_read", [id]]]);
+    expect(`${connecting} .o_trail_mailbox_state`).toHaveText("Importing history");
+    expect(`${connecting} button[name='action_reconnect']`).toHaveText("Reconnect");
+});
+
+test("a slowed-down mailbox says why and when it goes on, and needs nothing", async () => {
+    const throttled = await mountMailbox({
+        state: "active",
+        state_message: "The provider asked us to slow down; retrying at 3/11/19, 11:15 AM.",
+        advice:
+            "Google asked Odoo to slow down (429 rateLimitExceeded). Capture goes on by itself after 11:15 AM; nothing to do.",
+        // In the future: the mocked now is 2019-03-11 09:30 (local, UTC+1).
+        retry_after: "2019-03-11 10:15:00",
+        next_scan_run: "2019-03-11 10:30:00",
+        last_scan: "2019-03-11 08:00:00",
+        backfill_done: true,
+        backfill_count: 800,
+        backfill_total: 800,
+        backfill_progress: 100,
+    });
+
+    expect(`${throttled} .o_trail_mailbox_state`).toHaveText("Active");
+    expect(`${throttled} .o_trail_mailbox_state`).toHaveClass("text-bg-success");
+    expect(`${throttled} .o_trail_state_message`).toHaveText(
+        "The provider asked us to slow down; retrying at 3/11/19, 11:15 AM."
+    );
+    // Not before the retry time: the server's next scan already waits for it.
+    expect(`${throttled} .o_trail_next_scan`).toHaveText("03/11/2019 11:30:00");
+    expect(`${throttled} .o_trail_advice`).toHaveClass("alert-warning");
+    expect(`${throttled} .o_trail_advice`).not.toHaveClass("alert-danger");
+    expect(`${throttled} .o_trail_advice`).toHaveText(
+        "Google asked Odoo to slow down (429 rateLimitExceeded). Capture goes on by itself after 11:15 AM; nothing to do."
+    );
+    expect(buttonNames(throttled)).toEqual(["action_reconnect", "action_scan_now", "action_pause"]);
+    expect(`${throttled} button[name='action_scan_now']`).toHaveClass("btn-primary");
+    expect(`${throttled} button[name='action_reconnect']`).toHaveClass("btn-secondary");
 });

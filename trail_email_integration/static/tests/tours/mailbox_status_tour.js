@@ -1,18 +1,51 @@
 /**
  * The status card during a running history import: the progress shown and the menu badge
- * counting the mailbox that needs attention; then "Scan now" runs a step and the card shows
- * more; "Failed messages" opens the list of the message that failed, where Retry says it still
- * fails and Dismiss settles it; then the Mailbox page, and the preferences' card and connect
- * buttons. Data and the stepping provider come from tests/test_mailbox_status_tour.py.
+ * counting the mailbox that needs attention; then the backfill job runs a step while the card is
+ * open, and the card's own reload shows the progress, with no click; then "Scan now" runs a step
+ * and the card shows more; "Failed messages" opens the list of the message that failed, where
+ * Retry says it still fails and Dismiss settles it; then the Mailbox page, and the preferences'
+ * card and connect buttons. Data and the stepping provider come from
+ * tests/test_mailbox_status_tour.py, which runs a backfill step when the tour logs
+ * CRON_STEP_MARKER.
  */
+import { parseDate } from "@web/core/l10n/dates";
 import { registry } from "@web/core/registry";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
 
+const CARD_MODULE = "@trail_email_integration/mailbox_status/mailbox_status_card";
+const CRON_STEP_MARKER = "trail-tour:backfill-step";
 const card = ".o_trail_mailbox_card[data-state='backfilling']";
+const myMailboxMenu = ".o_main_navbar [data-menu-xmlid='trail_email_integration.menu_my_mailbox']";
+
+// The date the card's "back to <date>" said before the backfill job's step.
+let reachedBefore = null;
+
+/** The date in the card's "back to <date>". */
+function reachedDate() {
+    const text = document.querySelector(`${card} .o_trail_backfill_reached`).textContent;
+    const date = parseDate(text.replace(/^back to /, "").trim());
+    if (!date?.isValid) {
+        throw new Error(`no date in "${text}"`);
+    }
+    return date;
+}
 
 registry.category("web_tour.tours").add("trail_mailbox_status", {
-    url: "/odoo/action-trail_email_integration.action_my_mailbox",
+    url: "/odoo/action-trail_email_integration.action_mailbox_page",
     steps: () => [
+        {
+            content: "Before the card opens: have it reload itself every half second, not 5",
+            trigger: myMailboxMenu,
+            run() {
+                const { MailboxStatusCard } = odoo.loader.modules.get(CARD_MODULE);
+                MailboxStatusCard.pollDelay = 500;
+            },
+        },
+        {
+            content: "Open My mailbox",
+            trigger: myMailboxMenu,
+            run: "click",
+        },
         {
             content: "The card shows the import under way",
             trigger: `${card} .o_trail_backfill_count:contains('100 of about 240 messages')`,
@@ -35,10 +68,40 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         },
         {
             content: "The menu counts the mailbox that needs attention",
-            trigger:
-                ".o_main_navbar [data-menu-xmlid='trail_email_integration.menu_my_mailbox'] .o_trail_menu_badge:contains('1')",
+            trigger: `${myMailboxMenu} .o_trail_menu_badge:contains('1')`,
         },
         ...screenshotSteps("status_card"),
+        {
+            content: "The backfill job runs a step while the card is open (nothing is clicked)",
+            trigger: `${card} .o_trail_backfill_reached`,
+            run() {
+                reachedBefore = reachedDate();
+                console.info(CRON_STEP_MARKER);
+            },
+        },
+        {
+            content: "The card's own reload shows the progress",
+            trigger: `${card} .o_trail_backfill_count:contains('150 of about 241 messages')`,
+        },
+        {
+            content: "and moves the bar forward",
+            trigger: `${card} .progress[aria-valuenow='62'] .progress-bar[style*='62%']`,
+        },
+        {
+            content: "with the new percentage",
+            trigger: `${card} .o_trail_backfill_percent:contains('62%')`,
+        },
+        {
+            content: "and the import reaches further back in time",
+            trigger: `${card} .o_trail_backfill_reached`,
+            run() {
+                const reached = reachedDate();
+                if (!(reached < reachedBefore)) {
+                    const [before, after] = [reachedBefore, reached].map((d) => d.toISODate());
+                    throw new Error(`the import should reach before ${before}, not ${after}`);
+                }
+            },
+        },
         {
             content: "Scan now: the import runs a step",
             trigger: `${card} button[name='action_scan_now']`,
@@ -54,11 +117,11 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         },
         {
             content: "The card shows the progress that was made",
-            trigger: `${card} .o_trail_backfill_count:contains('150 of about 241 messages')`,
+            trigger: `${card} .o_trail_backfill_count:contains('200 of about 241 messages')`,
         },
         {
             content: "and a higher percentage",
-            trigger: `${card} .o_trail_backfill_percent:contains('62%')`,
+            trigger: `${card} .o_trail_backfill_percent:contains('82%')`,
         },
         {
             content: "Open the failed messages from the card",
@@ -119,7 +182,7 @@ registry.category("web_tour.tours").add("trail_mailbox_status", {
         },
         {
             content: "The preferences show the same card",
-            trigger: ".modal .o_trail_mailbox_card:contains('150 of about 241 messages')",
+            trigger: ".modal .o_trail_mailbox_card:contains('200 of about 241 messages')",
         },
         {
             content: "Google is connected already: its button only reconnects, and steps back",
