@@ -126,10 +126,12 @@ class TrailMailbox(models.Model):
     retry_attempts = fields.Integer(string="Retry attempts", readonly=True, copy=False)
 
     may_manage = fields.Boolean(
+        string="May manage",
         compute="_compute_may_manage",
         help="The current user may change the mailbox's address, owner and company.",
     )
     may_pause = fields.Boolean(
+        string="May pause",
         compute="_compute_may_manage",
         help="The current user may pause and resume the mailbox (company-managed mailboxes: "
         "administrators only).",

@@ -56,6 +56,7 @@ class TrailMailbox extends models.Model {
     unfiled_count = fields.Integer();
     skipped_count = fields.Integer();
     failed_count = fields.Integer();
+    may_pause = fields.Boolean({ default: true });
 
     _records = [
         {
@@ -75,6 +76,7 @@ class TrailMailbox extends models.Model {
             unfiled_count: 930,
             skipped_count: 12,
             failed_count: 0,
+            may_pause: true,
         },
         {
             id: 2,
@@ -94,6 +96,7 @@ class TrailMailbox extends models.Model {
             filed_count: 200,
             unfiled_count: 598,
             failed_count: 2,
+            may_pause: true,
         },
     ];
 
@@ -422,6 +425,16 @@ test("a mailbox stopped on an error offers Resume, and Pause stays", async () =>
     expect(`${stopped} button[name='action_resume']`).toHaveText("Resume");
     expect(`${stopped} button[name='action_reconnect']`).toHaveClass("btn-secondary");
     expect(`${stopped} button[name='action_pause']`).toHaveClass("btn-secondary");
+});
+
+test("a company-managed mailbox offers its owner no Pause or Resume", async () => {
+    const managed = await mountMailbox({
+        state: "paused",
+        state_message: "Paused by your administrator.",
+        backfill_done: true,
+        may_pause: false,
+    });
+    expect(buttonNames(managed)).toEqual(["action_reconnect"]);
 });
 
 test("a mailbox still connecting asks to connect, and waits for the provider", async () => {

@@ -160,14 +160,15 @@ export class MailboxStatusCard extends Component {
                 name: "action_pause",
                 label: _t("Pause"),
                 icon: "fa-pause",
-                visible: state !== "paused",
+                // Company-managed mailboxes: administrators only.
+                visible: state !== "paused" && this.data.may_pause,
             },
             {
                 name: "action_resume",
                 label: _t("Resume"),
                 icon: "fa-play",
                 primary: true,
-                visible: state === "paused" || state === "error",
+                visible: (state === "paused" || state === "error") && this.data.may_pause,
             },
             {
                 name: "action_open_failures",
@@ -325,6 +326,7 @@ export const mailboxStatusCard = {
         { name: "unfiled_count", type: "integer" },
         { name: "skipped_count", type: "integer" },
         { name: "failed_count", type: "integer" },
+        { name: "may_pause", type: "boolean" },
     ],
 };
 
