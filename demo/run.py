@@ -23,6 +23,8 @@ How it works
 
 Use
     ``./dev demo [--mbox PATH] [--headless]``. A second run reuses the database and mailbox.
+    The options, and the check of ``--mbox``, are in ``demo/options.py``, which ``./dev``
+    runs first, before any set-up work.
 
 Caveats
     The emulator lives in this process, so Odoo's own scan cron reaches it only while the demo
@@ -30,7 +32,6 @@ Caveats
     in memory.
 """
 
-import argparse
 import json
 import signal
 import socket
@@ -46,6 +47,7 @@ import requests
 import odoo
 from odoo.tools import config
 
+from demo import options
 from demo.profiles import PROFILES
 from emulators.gmail import GmailEmulator
 from emulators.graph import GraphEmulator
@@ -371,16 +373,7 @@ def refuse_busy_port(port, side):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conf", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--http-port", type=int, default=8069)
-    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
-    parser.add_argument("--gmail-port", type=int, default=8790, help="the emulator's port")
-    parser.add_argument("--mbox", help="load this mbox instead of the bundled real messages")
-    parser.add_argument("--headless", action="store_true", help="print a summary and stop")
-    args = parser.parse_args()
-
+    args = options.parse()  # refuses a missing, empty or non-mbox --mbox before any work
     config.parse_config(["-c", args.conf, "-d", args.db, "--log-level=warn"])
     side = (GraphSide if args.provider == "microsoft" else GmailSide)(args.gmail_port)
     try:

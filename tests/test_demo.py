@@ -65,6 +65,14 @@ def _run_demo(project_root, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _dev_demo(project_root, *args):
+    env = {**os.environ, "TRAIL_DB": DB}
+    return subprocess.run(
+        [str(project_root / "dev"), "demo", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -148,3 +156,24 @@ def test_demo_on_the_microsoft_graph_emulator(project_root, state_dir):
         assert result["filed_files"] == EXPECTED_FILING
     finally:
         _drop(state_dir)
+
+
+def test_demo_help_is_at_once_and_a_bad_mbox_is_refused_before_set_up(project_root, tmp_path):
+    shown = _dev_demo(project_root, "--help")
+    assert shown.returncode == 0 and "[dev]" not in shown.stderr, "no set-up for the help"
+    text = " ".join(shown.stdout.split())  # however wide the terminal
+    assert "--mbox PATH" in text and "port of the emulator, Gmail or Microsoft Graph" in text
+    assert "--conf CONF" not in text and "set TRAIL_DB or TRAIL_HTTP_PORT" in text
+
+    (tmp_path / "notes.txt").write_text("Not mail at all.\n")
+    (tmp_path / "empty.mbox").write_text("")
+    for name, said in (
+        ("missing.mbox", "no such mbox file: {}"),
+        ("", "{} is a directory, not an mbox file"),
+        ("notes.txt", "no messages found in {}: is it an mbox file?"),
+        ("empty.mbox", "no messages found in {}: is it an mbox file?"),
+    ):
+        path = tmp_path / name
+        refused = _dev_demo(project_root, "--mbox", str(path), "--headless")
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == f"./dev demo: {said.format(path)}\n", "one line, no set-up"
