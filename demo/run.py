@@ -23,6 +23,9 @@ How it works
 
 Use
     ``./dev demo [--mbox PATH] [--headless]``. A second run reuses the database and mailbox.
+    The options, and the check of ``--mbox``, are in ``demo/options.py``, which ``./dev``
+    runs first, before any set-up work. The summary counts ``outside_window``: the held
+    messages older than the history window the backfill listed.
 
 Caveats
     The emulator lives in this process, so Odoo's own scan cron reaches it only while the demo
@@ -30,7 +33,6 @@ Caveats
     in memory.
 """
 
-import argparse
 import json
 import signal
 import socket
@@ -46,6 +48,7 @@ import requests
 import odoo
 from odoo.tools import config
 
+from demo import options
 from demo.profiles import PROFILES
 from emulators.gmail import GmailEmulator
 from emulators.graph import GraphEmulator
@@ -92,6 +95,11 @@ class GmailSide:
 
     def held(self):
         return len(self.emulator.mailbox(ADVISER_EMAIL).messages)
+
+    def dates(self):
+        """When each held message arrived, in epoch seconds."""
+        messages = self.emulator.mailbox(ADVISER_EMAIL).messages.values()
+        return [message.internal_date / 1000 for message in messages]
 
     def load_mbox(self, path):
         self.emulator.load_mbox(path, ADVISER_EMAIL)
@@ -141,6 +149,9 @@ class GraphSide(GmailSide):
 
     def held(self):
         return len(self.emulator.user(ADVISER_EMAIL).messages)
+
+    def dates(self):
+        return [message.received for message in self.emulator.user(ADVISER_EMAIL).messages.values()]
 
     def load_mbox(self, path):
         self.emulator.load_mbox(path, ADVISER_EMAIL)
@@ -286,7 +297,13 @@ def run_backfill(cr, mailbox):
     sys.stdout.write("\n")
 
 
-def summary(env, mailbox, sources):
+def outside_window(side, mailbox):
+    """How many held messages are older than the history window the backfill listed."""
+    start = mailbox.backfill_start.replace(tzinfo=timezone.utc).timestamp()
+    return sum(1 for when in side.dates() if when < start)
+
+
+def summary(env, mailbox, sources, outside):
     Mail = env["trail.mail"]
     mails = Mail.search([("location_ids.mailbox_id", "=", mailbox.id)])
     per_profile = {}
@@ -301,6 +318,7 @@ def summary(env, mailbox, sources):
         "skipped": mailbox.skipped_count,
         "failed": mailbox.failed_count,
         "outgoing": len(mails.filtered(lambda m: m.direction == "outgoing")),
+        "outside_window": outside,
         "per_profile": dict(sorted(per_profile.items())),
         "filed_files": {
             sources[location.provider_id]: sorted(location.mail_id.profile_ids.mapped("name"))
@@ -371,16 +389,7 @@ def refuse_busy_port(port, side):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conf", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--http-port", type=int, default=8069)
-    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
-    parser.add_argument("--gmail-port", type=int, default=8790, help="the emulator's port")
-    parser.add_argument("--mbox", help="load this mbox instead of the bundled real messages")
-    parser.add_argument("--headless", action="store_true", help="print a summary and stop")
-    args = parser.parse_args()
-
+    args = options.parse()  # refuses a missing, empty or non-mbox --mbox before any work
     config.parse_config(["-c", args.conf, "-d", args.db, "--log-level=warn"])
     side = (GraphSide if args.provider == "microsoft" else GmailSide)(args.gmail_port)
     try:
@@ -431,7 +440,7 @@ def capture(args, side, sources, later):
         mailbox.next_scan = False
         mailbox._run_guarded(mailbox._scan_step)
         cr.commit()
-        result = summary(env, mailbox, sources)
+        result = summary(env, mailbox, sources, outside_window(side, mailbox))
     return result
 
 
@@ -439,7 +448,8 @@ def serve(args, side, result):
     """Start Odoo and keep it, and the emulator, up until Ctrl-C."""
     print(
         f"\nCaptured {result['captured']} emails: {result['filed']} filed, "
-        f"{result['unfiled']} unfiled, {result['skipped']} skipped, {result['failed']} failed."
+        f"{result['unfiled']} unfiled, {result['skipped']} skipped, {result['failed']} failed; "
+        f"{result['outside_window']} older than the history window, left out."
     )
     for name, count in result["per_profile"].items():
         print(f"  {name}: {count}")

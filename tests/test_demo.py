@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import mailbox
 import os
 import queue
 import re
@@ -10,12 +11,16 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
 
 import psycopg2
 import pytest
 import requests
 
 from demo.profiles import EXPECTED_FILING
+from demo.run import ADVISER_EMAIL
 
 DB = "trail_demo_smoke"
 BUNDLED_COUNT = 60  # the real messages under trail_email_integration/tests/data/cases/0*.eml
@@ -63,6 +68,35 @@ def _run_demo(project_root, *args):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _dev_demo(project_root, *args):
+    env = {**os.environ, "TRAIL_DB": DB}
+    return subprocess.run(
+        [str(project_root / "dev"), "demo", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _write_mbox(path, messages):
+    """An mbox of ``(subject, Date header or None, "From " line date)``."""
+    box = mailbox.mbox(str(path))
+    for subject, date, from_line_date in messages:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = (
+            "bob@example.org",
+            ADVISER_EMAIL,
+            subject,
+        )
+        message["Message-ID"] = f"<{subject.replace(' ', '-')}@example.org>"
+        if date:
+            message["Date"] = format_datetime(date)
+        message.set_content(f"About {subject}.")
+        entry = mailbox.mboxMessage(message.as_bytes())
+        entry.set_from(f"bob@example.org {from_line_date}")
+        box.add(entry)
+    box.flush()
+    box.close()
 
 
 def _free_port():
@@ -115,6 +149,7 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         assert first["unfiled"] == BUNDLED_COUNT - 10
         assert first["filed_files"] == EXPECTED_FILING
         assert first["outgoing"] > 0
+        assert first["outside_window"] == 0  # six years of mail, all inside the 7-year window
         # The adviser keeps client files: logs notes on profiles and sets their link icons.
         assert {"base.group_user", "base.group_partner_manager"} <= _adviser_groups(state_dir)
 
@@ -146,5 +181,53 @@ def test_demo_on_the_microsoft_graph_emulator(project_root, state_dir):
         assert result["skipped"] == 0
         assert result["outgoing"] > 0, "the Sent Items folder is outgoing mail"
         assert result["filed_files"] == EXPECTED_FILING
+    finally:
+        _drop(state_dir)
+
+
+def test_demo_help_is_at_once_and_a_bad_mbox_is_refused_before_set_up(project_root, tmp_path):
+    shown = _dev_demo(project_root, "--help")
+    assert shown.returncode == 0 and "[dev]" not in shown.stderr, "no set-up for the help"
+    text = " ".join(shown.stdout.split())  # however wide the terminal
+    assert "--mbox PATH" in text and "port of the emulator, Gmail or Microsoft Graph" in text
+    assert "--conf CONF" not in text and "set TRAIL_DB or TRAIL_HTTP_PORT" in text
+
+    (tmp_path / "notes.txt").write_text("Not mail at all.\n")
+    (tmp_path / "empty.mbox").write_text("")
+    for name, said in (
+        ("missing.mbox", "no such mbox file: {}"),
+        ("", "{} is a directory, not an mbox file"),
+        ("notes.txt", "no messages found in {}: is it an mbox file?"),
+        ("empty.mbox", "no messages found in {}: is it an mbox file?"),
+    ):
+        path = tmp_path / name
+        refused = _dev_demo(project_root, "--mbox", str(path), "--headless")
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == f"./dev demo: {said.format(path)}\n", "one line, no set-up"
+
+
+@pytest.mark.slow
+def test_demo_on_an_mbox_counts_the_mail_outside_the_history_window(
+    project_root, state_dir, tmp_path
+):
+    now = datetime.now(timezone.utc)
+    path = tmp_path / "export.mbox"
+    _write_mbox(
+        path,
+        [
+            ("last month", now - timedelta(days=30), "Mon Jan  1 10:00:00 2024"),
+            ("last year", now - timedelta(days=400), "Mon Jan  1 10:00:00 2024"),
+            (
+                "in 2010",
+                datetime(2010, 5, 3, 9, 0, tzinfo=timezone.utc),
+                "Mon May  3 09:00:00 2010",
+            ),
+            ("undated, 2011", None, "Mon Mar  7 10:00:00 2011"),  # dated by its From line
+        ],
+    )
+    _drop(state_dir)
+    try:
+        result = _run_demo(project_root, "--provider", "microsoft", "--mbox", str(path))
+        assert (result["captured"], result["outside_window"], result["failed"]) == (2, 2, 0)
     finally:
         _drop(state_dir)

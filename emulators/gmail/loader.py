@@ -93,15 +93,6 @@ def load_eml_dir(emulator, directory, default_user=None):
     return imported
 
 
-def _from_line_ms(from_line):
-    # get_from() gives "sender@example.com Mon Jan  1 10:00:00 2024"; asctime there means UTC.
-    parts = (from_line or "").split(None, 1)
-    parsed = email.utils.parsedate_tz(parts[1]) if len(parts) == 2 else None
-    if not parsed:
-        return None
-    return int(email.utils.mktime_tz((*parsed[:9], parsed[9] or 0)) * 1000)
-
-
 def load_mbox(emulator, path, user):
     box = mailbox.mbox(str(path), create=False)
     imported = []
@@ -109,7 +100,7 @@ def load_mbox(emulator, path, user):
         for key in box.iterkeys():
             raw = box.get_bytes(key)
             from_line = box.get_message(key).get_from()
-            imported.append(import_message(emulator, user, raw, _from_line_ms(from_line)))
+            imported.append(import_message(emulator, user, raw, mime.from_line_ms(from_line)))
     finally:
         box.close()
     return imported

@@ -124,6 +124,16 @@ def date_ms(node):
     return seconds * 1000
 
 
+def from_line_ms(from_line):
+    """Epoch milliseconds of an mbox "From " line, as ``mailbox.mboxMessage.get_from()`` gives
+    it ("sender@example.com Mon Jan  1 10:00:00 2024"; asctime there means UTC), or None."""
+    parts = (from_line or "").split(None, 1)
+    parsed = email.utils.parsedate_tz(parts[1]) if len(parts) == 2 else None
+    if not parsed:
+        return None
+    return int(email.utils.mktime_tz((*parsed[:9], parsed[9] or 0)) * 1000)
+
+
 def _split_head(raw):
     """(header lines each with its line end, blank line + body)."""
     crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")

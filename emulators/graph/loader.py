@@ -7,7 +7,8 @@ the caller put it (a sub-directory, a ``{folder: [paths]}`` dict), from an ``X-F
 Sent Items when From is the mailbox owner, else the Inbox.
 
 How it works: folders named by display path are created on first use. receivedDateTime is the
-Date header (a zone-less date counts as UTC), else the emulator clock. Bytes are stored exactly
+Date header (a zone-less date counts as UTC), else the mbox "From " line date (as the Gmail
+emulator does), else the emulator clock. Bytes are stored exactly
 as read, ``X-Folder`` included, so ``$value`` returns the file unchanged.
 
 How to use it::
@@ -36,10 +37,10 @@ def _folder_for(node, user):
     return "sentitems" if user.lower() in sender else "inbox"
 
 
-def import_message(emulator, user, raw, folder=None):
+def import_message(emulator, user, raw, folder=None, fallback_date_ms=None):
     """Add one message, filed and dated from its headers unless ``folder`` is given."""
     node = parse_headers(raw)
-    date_ms = gmail_mime.date_ms(node)
+    date_ms = gmail_mime.date_ms(node) or fallback_date_ms
     received = date_ms / 1000 if date_ms is not None else None
     target = folder or _folder_for(node, user)
     return emulator.add_message(user, raw, target, received, is_read=target == "sentitems")
@@ -73,7 +74,11 @@ def load_eml_dir(emulator, directory, default_user=None):
 
 def load_mbox(emulator, path, user):
     box = mailbox.mbox(str(path), create=False)
+    imported = []
     try:
-        return [import_message(emulator, user, box.get_bytes(key)) for key in box.iterkeys()]
+        for key in box.iterkeys():
+            from_line_ms = gmail_mime.from_line_ms(box.get_message(key).get_from())
+            imported.append(import_message(emulator, user, box.get_bytes(key), None, from_line_ms))
     finally:
         box.close()
+    return imported

@@ -18,6 +18,7 @@ requests would otherwise ignore ``Session.verify`` and reject the emulator's CA.
 import base64
 import email
 import json
+import mailbox
 import re
 import subprocess
 import sys
@@ -359,6 +360,23 @@ def test_delta_filter_on_received_date(graph_emu, http, ann):
     assert [i["subject"] for i in items] == ["new"]
     bad = api(http, ann, "GET", "/me/mailFolders/inbox/messages/delta?$filter=subject eq 'x'")
     assert bad.status_code == 400
+
+
+def test_mbox_without_date_header_is_dated_by_its_from_line(graph_emu, http, ann, tmp_path):
+    path = tmp_path / "export.mbox"
+    box = mailbox.mbox(str(path))
+    for raw in (make_mime("dated"), make_mime("undated").replace(b"Date: ", b"X-Old-Date: ")):
+        message = mailbox.mboxMessage(raw)
+        message.set_from(f"{BOB} Sat Mar  2 08:30:00 2019")
+        box.add(message)
+    box.flush()
+    box.close()
+
+    dated, undated = graph_emu.load_mbox(path, ANN)
+    assert graph_emu.message(ANN, dated).received == 1704103200  # its Date: 2024-01-01 10:00
+    assert graph_emu.message(ANN, undated).received == 1551515400  # the From line, as in Gmail
+    resource = api(http, ann, "GET", f"/me/messages/{graph_emu.message(ANN, undated).rest_id}")
+    assert resource.json()["receivedDateTime"] == "2019-03-02T08:30:00Z"
 
 
 # Content

@@ -10,8 +10,9 @@ How it works: each test starts its own emulator (fixture ``graph_emu``; the ``em
 ``conftest.py`` is the Gmail emulator's). The provider's ``sleep`` advances the emulator clock,
 so Retry-After waits and budget pacing cost no real time. ``conftest.py`` makes the addon's
 ``core`` importable as ``trail_email_core`` without Odoo. Real-world shapes come from
-``/work/shared/cases/bugs``: B03 and B04 through the emulator's canned errors, and the B04
-body and B10 link inlined below (that folder is not part of the repository).
+``tests/emulators/data/bugs`` (copies of ``/work/shared/cases/bugs``, see the MANIFEST there):
+B03 and B04 both through the emulator's canned errors and as the files' answers, and the B10
+listed link.
 
 How to use it: ``.venv/bin/python -m pytest tests/providers/test_graph_provider.py -p no:odoo -q``
 (without ``-p no:odoo``, pytest-odoo wants a database, as for the Gmail provider tests).
@@ -28,6 +29,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from trail_email_core.provider import (
@@ -49,18 +51,26 @@ CLIENT_ID, CLIENT_SECRET = "trail-app", "s3cret"
 REDIRECT = "http://localhost:8069/trail/microsoft/callback"
 ANN, BOB, CAROL = "ann@contoso.example", "bob@contoso.example", "carol@fabrikam.example"
 DAY = timedelta(days=1)
-# Case B04 (/work/shared/cases/bugs/04-graph-429-mailboxconcurrency.json): the 429 body.
-B04_BODY = {
-    "error": {
-        "code": "ApplicationThrottled",
-        "message": "Application is over its MailboxConcurrency limit.",
-    }
-}
-# Case B10 (/work/shared/cases/bugs/10-graph-reference-attachment.json): the listed link.
-B10_REFERENCE = {
-    "name": "Budget 2024.xlsx",
-    "contentType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+BUGS = Path(__file__).resolve().parents[1] / "emulators" / "data" / "bugs"
+
+
+def load_case(name):
+    return json.loads((BUGS / name).read_text())
+
+
+# Case B04: the 429 answer (status, body, Retry-After) to too many requests on one mailbox.
+B04 = load_case("04-graph-429-mailboxconcurrency.json")
+B04_ANSWER = (
+    B04["response_status"],
+    B04["response_body"],
+    int(B04["response_headers"]["Retry-After"]),
+)
+# Case B10: the listed reference attachment (a cloud link without bytes).
+B10_REFERENCE = next(
+    listed
+    for listed in load_case("10-graph-reference-attachment.json")["list_response"]["value"]
+    if listed["@odata.type"] == "#microsoft.graph.referenceAttachment"
+)
 
 
 def make_mime(subject, *, sender=BOB, to=ANN, bcc=None, body="Hello", date=None):
@@ -338,12 +348,28 @@ def test_scan_reports_new_moved_once_and_deleted(graph_emu, make_provider):
     assert provider.list_changes(changes.cursor).changes == []
 
 
-def test_expired_delta_state_restarts_the_folder(graph_emu, make_provider, caplog):
+def lose_delta_state(graph_emu, how):
+    """Make the inbox's next delta (or skip) link fail: expired in the emulator, or answered
+    once with case B03's 410 carrying the error code ``how``."""
+    if how == "expired":
+        graph_emu.expire_delta(ANN, "inbox")
+        return
+    case = load_case("03-graph-delta-410-syncstatenotfound.json")
+    body = case["response_body"]
+    body["error"]["code"] = how
+    inbox = graph_emu.folder(ANN, "inbox").id
+    link = re.escape(f"/mailFolders('{inbox}')/messages/delta?") + r".*\$(delta|skip)token="
+    graph_emu.inject_errors(link, [(case["response_status"], body, None)])
+
+
+# SyncStateNotFound is the file's code; resyncRequired the other one Graph documents.
+@pytest.mark.parametrize("how", ["expired", "SyncStateNotFound", "resyncRequired"])
+def test_expired_delta_state_restarts_the_folder(graph_emu, make_provider, caplog, how):
     old = graph_emu.add_message(ANN, make_mime("old"))
     provider = make_provider()
     cursor = provider.current_cursor()
     new = graph_emu.add_message(ANN, make_mime("new"))
-    graph_emu.expire_delta(ANN, "inbox")
+    lose_delta_state(graph_emu, how)
 
     changes = provider.list_changes(cursor)
     assert {(c.kind, c.ref.provider_id) for c in changes.changes} == {(ADDED, old), (ADDED, new)}
@@ -352,7 +378,7 @@ def test_expired_delta_state_restarts_the_folder(graph_emu, make_provider, caplo
 
     # A saved backfill position whose delta state expired restarts that folder too.
     page = provider.list_window(now(graph_emu) - 30 * DAY, None, 1)
-    graph_emu.expire_delta(ANN, "inbox")
+    lose_delta_state(graph_emu, how)
     rest, _ = backfill_from(provider, now(graph_emu) - 30 * DAY, page.next_position)
     assert {r.provider_id for r in rest} >= {old, new} - {page.refs[0].provider_id}
 
@@ -371,7 +397,7 @@ def backfill_from(provider, start, position):
 
 def test_mailbox_concurrency_storm_and_scaled_budget_lose_nothing(graph_emu, make_provider):
     ids = [graph_emu.add_message(ANN, make_mime(f"storm {n}")) for n in range(70)]
-    graph_emu.inject_errors(r"/\$value$", [(429, B04_BODY, 17)] * 3)
+    graph_emu.inject_errors(r"/\$value$", [B04_ANSWER] * 3)
     graph_emu.set_throttle(concurrency=2, requests_per_window=60)
     graph_emu.set_latency(0.01)
     sleep = VirtualSleep(graph_emu.clock)
@@ -382,7 +408,7 @@ def test_mailbox_concurrency_storm_and_scaled_budget_lose_nothing(graph_emu, mak
     assert sorted(r.ref.provider_id for r in results if isinstance(r, Fetched)) == sorted(ids)
     stats = graph_emu.stats()["users"][ANN]
     assert stats["throttled"] >= 3  # the injected B04 answers and the concurrency refusals
-    assert 17 in sleep.waits and sum(sleep.waits) >= 600  # Retry-After, then budget pacing
+    assert B04_ANSWER[2] in sleep.waits and sum(sleep.waits) >= 600  # Retry-After, then pacing
 
     # Without pacing, a spent budget is a TemporaryError with Graph's wait; nothing is lost.
     graph_emu.set_latency(0)
