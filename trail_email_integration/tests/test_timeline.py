@@ -267,6 +267,23 @@ class TestTimeline(ProfilesCase):
         self.assertTrue(page["entries"][0]["subject"].startswith("Bulk email"))
         self.assertEqual(deep, few)
 
+    def test_unlinking_an_address_takes_its_mail_off_the_timeline(self):
+        bens = {f"Email {h}" for h in range(30) if h % 3 == 0}
+        adas = {f"Email {h}" for h in range(30)} - bens
+        by_hand = self.mails[3]  # one of Ben's, filed here by hand as well
+        by_hand.action_assign_profile(self.family.ids)
+
+        self.ben.email_address_ids.linked = False
+        entries = self.all_pages()[0]
+        self.assertEqual(set(self.subjects(entries)), adas | {"Email 3"})
+        ben_here = self.timeline({"contact_id": self.ben.id})["entries"]
+        self.assertEqual([e["id"] for e in ben_here], by_hand.ids)
+        # The contact's own timeline still lists the mail of all its addresses.
+        self.assertEqual(set(self.subjects(self.all_pages(record=self.ben)[0])), bens)
+
+        self.ben.email_address_ids.linked = True
+        self.assertEqual(set(self.subjects(self.all_pages()[0])), adas | bens)
+
     def test_shared_address_names_both_contacts(self):
         self.Address.create({"partner_id": self.ada.id, "email": "home@client.example"})
         self.Address.create({"partner_id": self.ben.id, "email": "home@client.example"})
