@@ -138,10 +138,8 @@ class ResPartner(models.Model):
         if filters.get("direction") in ("incoming", "outgoing"):
             domain.append(("direction", "=", filters["direction"]))
         if filters.get("with_attachments"):
-            # Which mail has files is part of what a share level hides: like a search on the
-            # files themselves, the filter only reaches mail that shows them.
             domain.append(("attachment_count", ">", 0))
-            domain += self.env["trail.mail"]._trail_content_domain()
+            domain += self._trail_timeline_files_guard()
         if filters.get("contact_id"):
             try:
                 contact_id = int(filters["contact_id"])
@@ -178,6 +176,25 @@ class ResPartner(models.Model):
                 terms.append([("participant_ids.email", "in", emails)])
             domain += expression.OR(terms)
         return domain
+
+    @api.model
+    def _trail_timeline_files_guard(self):
+        """The domain that keeps the *with attachments* filter to mail that shows its files.
+
+        Which mail has files is part of what a share level hides: like a search on the files
+        themselves, the filter only reaches mail shown whole. When no colleague's mailbox shares
+        less than everything, nothing is hidden and the guard (a subquery) is left out.
+        """
+        Mail = self.env["trail.mail"]
+        if Mail._trail_search_unguarded():
+            return []
+        restricted = (
+            self.env["trail.mailbox"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_count([("user_id", "!=", self.env.uid), ("share_level", "!=", "full")], limit=1)
+        )
+        return Mail._trail_content_domain() if restricted else []
 
     def _trail_timeline_date_domain(self, field_name, filters, as_date=False):
         domain = []

@@ -267,6 +267,21 @@ class TestTimeline(ProfilesCase):
         self.assertTrue(page["entries"][0]["subject"].startswith("Bulk email"))
         self.assertEqual(deep, few)
 
+    def test_with_attachments_as_a_colleague_follows_the_share_level(self):
+        colleague = new_test_user(
+            self.env, "timeline_colleague", groups="base.group_user", email="col@firm.example"
+        )
+        family = self.family.with_user(colleague)
+        files = {"with_attachments": True}
+        self.assertEqual(
+            set(self.subjects(family.trail_timeline(files)["entries"])),
+            {"Email 5", "Email 15", "Email 25"},
+        )
+        # The mailbox (one without an owner) shares less: its mail's files are not found.
+        timeline_mailbox(self.env).share_level = "subject"
+        self.assertFalse(family.trail_timeline(files)["entries"])
+        self.assertEqual(len(self.timeline(files)["entries"]), 3)
+
     def test_unlinking_an_address_takes_its_mail_off_the_timeline(self):
         bens = {f"Email {h}" for h in range(30) if h % 3 == 0}
         adas = {f"Email {h}" for h in range(30)} - bens
