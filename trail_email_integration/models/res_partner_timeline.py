@@ -12,7 +12,11 @@ How it works
     participants and the attachments of the page's mail are read in one query each, so a page
     costs the same number of queries whether the profile holds twenty emails or ten thousand.
 
-    Everything is read as the current user, so record rules on captured mail apply.
+    Everything is read as the current user, so record rules on captured mail apply, and each
+    entry shows what the mailbox's *Shared with colleagues* level lets the user read: the fields
+    ``trail.mail._trail_hidden_fields`` names for the page (worked out once for all its mail)
+    are left out of the entry, which says so (``content_hidden``, ``subject_hidden``). The text
+    search and the *with attachments* filter only reach mail that shows what they look at.
 
 Use
     ``partner.trail_timeline({"direction": "incoming", "search": "tax"}, cursor=None)`` returns
@@ -135,6 +139,7 @@ class ResPartner(models.Model):
             domain.append(("direction", "=", filters["direction"]))
         if filters.get("with_attachments"):
             domain.append(("attachment_count", ">", 0))
+            domain += self._trail_timeline_files_guard()
         if filters.get("contact_id"):
             try:
                 contact_id = int(filters["contact_id"])
@@ -152,6 +157,8 @@ class ResPartner(models.Model):
         if search:
             # What an entry shows: subject, text, the people (names and addresses as written
             # in the mail, and the profile's contacts by their names here) and file names.
+            # The search of trail.mail guards the subject, the text and the files
+            # (GUARDED_SEARCH): mail that hides them is not found by what they say.
             terms = [
                 [(field_name, "ilike", search)]
                 for field_name in (
@@ -169,6 +176,25 @@ class ResPartner(models.Model):
                 terms.append([("participant_ids.email", "in", emails)])
             domain += expression.OR(terms)
         return domain
+
+    @api.model
+    def _trail_timeline_files_guard(self):
+        """The domain that keeps the *with attachments* filter to mail that shows its files.
+
+        Which mail has files is part of what a share level hides: like a search on the files
+        themselves, the filter only reaches mail shown whole. When no colleague's mailbox shares
+        less than everything, nothing is hidden and the guard (a subquery) is left out.
+        """
+        Mail = self.env["trail.mail"]
+        if Mail._trail_search_unguarded():
+            return []
+        restricted = (
+            self.env["trail.mailbox"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_count([("user_id", "!=", self.env.uid), ("share_level", "!=", "full")], limit=1)
+        )
+        return Mail._trail_content_domain() if restricted else []
 
     def _trail_timeline_date_domain(self, field_name, filters, as_date=False):
         domain = []
@@ -216,8 +242,12 @@ class ResPartner(models.Model):
         by_mail = {}
         for participant in participants:
             by_mail.setdefault(participant.mail_id.id, []).append(participant)
-        mails.fetch(["attachment_ids"])
-        mails.attachment_ids.fetch(["name", "mimetype", "type", "url"])
+        # What the user may not see of each email, for the whole page at once; the files of
+        # mail shared without its content are not read at all (reading them would be refused).
+        hidden = mails._trail_hidden_fields()
+        with_files = mails.filtered(lambda m: "attachment_ids" not in hidden.get(m.id, ()))
+        with_files.fetch(["attachment_ids"])
+        with_files.attachment_ids.fetch(["name", "mimetype", "type", "url"])
 
         entries = []
         for mail in mails:
@@ -239,6 +269,10 @@ class ResPartner(models.Model):
                     others.append(person)
                     people.append({**person, "contact_id": False})
             senders = [p for p in people if p["email"] == self._trail_sender_email(by_mail, mail)]
+            mail_hidden = hidden.get(mail.id, frozenset())
+            subject = "" if "subject" in mail_hidden else (mail.subject or "")[:SUBJECT_PREVIEW]
+            snippet = "" if "snippet" in mail_hidden else mail.snippet or ""
+            files = mail.browse() if "attachment_ids" in mail_hidden else mail.attachment_ids
             entries.append(
                 {
                     "kind": "mail",
@@ -247,8 +281,12 @@ class ResPartner(models.Model):
                     "sort_date": fields.Datetime.to_string(mail.date),
                     "date": fields.Datetime.to_string(mail.date),
                     "direction": mail.direction,
-                    "subject": (mail.subject or "")[:SUBJECT_PREVIEW],
-                    "snippet": mail.snippet or "",
+                    "subject": subject,
+                    "snippet": snippet,
+                    # Shared without its content (no text, no files), or without its subject
+                    # too: the entry says so rather than showing it empty.
+                    "content_hidden": mail.id in hidden,
+                    "subject_hidden": "subject" in mail_hidden,
                     "email_from": mail.email_from or "",
                     "contacts": list({c["id"]: c for c in involved}.values()),
                     "others": others,
@@ -262,7 +300,7 @@ class ResPartner(models.Model):
                             "mimetype": attachment.mimetype or "",
                             "url": attachment.url if attachment.type == "url" else "",
                         }
-                        for attachment in mail.attachment_ids.sorted("id")
+                        for attachment in files.sorted("id")
                     ],
                 }
             )

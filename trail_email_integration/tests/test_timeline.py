@@ -1,10 +1,11 @@
 from datetime import datetime, timedelta
 
 from odoo.exceptions import UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .common import ProfilesCase
-from .timeline_common import bulk_insert_mails, make_timeline_mails
+from .security_common import AccessFixture
+from .timeline_common import bulk_insert_mails, make_timeline_mails, timeline_mailbox
 
 NOW = datetime(2026, 11, 20, 12, 0, 0)
 
@@ -233,6 +234,71 @@ class TestTimeline(ProfilesCase):
         self.assertLessEqual(deep, small)
         self.assertLessEqual(small, 15)
 
+    def test_query_count_as_a_colleague_does_not_grow_with_the_mail(self):
+        # What a colleague may not see is worked out for the whole page at once: a page of
+        # twenty costs what a page of two does, however much mail the profile holds.
+        colleague = new_test_user(
+            self.env, "timeline_colleague", groups="base.group_user", email="col@firm.example"
+        )
+        timeline_mailbox(self.env).share_level = "subject"
+        family = self.family.with_user(colleague)
+
+        def count(limit, cursor=None):
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            page = family.trail_timeline({}, cursor=cursor, limit=limit)
+            return self.env.cr.sql_log_count - before, page
+
+        family.trail_timeline({}, limit=20)  # warm the caches
+        few, page = count(2)
+        self.assertEqual(len(page["entries"]), 2)
+        many, page = count(20)
+        self.assertEqual(len(page["entries"]), 20)
+        # The page holds mail with files (Email 5, Email 15): shown without them, no error.
+        self.assertTrue(all(e["content_hidden"] and not e["snippet"] for e in page["entries"]))
+        self.assertFalse([e for e in page["entries"] if e["attachments"]])
+        self.assertEqual(many, few)
+
+        bulk_insert_mails(self.env, self.family, "ada@example.com", 10000, NOW - timedelta(days=2))
+        large, page = count(20)
+        self.assertEqual(len(page["entries"]), 20)
+        self.assertEqual(large, few)
+        deep, page = count(20, {"mail": ["2026-01-01 00:00:00", 10**9]})
+        self.assertTrue(page["entries"][0]["subject"].startswith("Bulk email"))
+        self.assertEqual(deep, few)
+
+    def test_with_attachments_as_a_colleague_follows_the_share_level(self):
+        colleague = new_test_user(
+            self.env, "timeline_colleague", groups="base.group_user", email="col@firm.example"
+        )
+        family = self.family.with_user(colleague)
+        files = {"with_attachments": True}
+        self.assertEqual(
+            set(self.subjects(family.trail_timeline(files)["entries"])),
+            {"Email 5", "Email 15", "Email 25"},
+        )
+        # The mailbox (one without an owner) shares less: its mail's files are not found.
+        timeline_mailbox(self.env).share_level = "subject"
+        self.assertFalse(family.trail_timeline(files)["entries"])
+        self.assertEqual(len(self.timeline(files)["entries"]), 3)
+
+    def test_unlinking_an_address_takes_its_mail_off_the_timeline(self):
+        bens = {f"Email {h}" for h in range(30) if h % 3 == 0}
+        adas = {f"Email {h}" for h in range(30)} - bens
+        by_hand = self.mails[3]  # one of Ben's, filed here by hand as well
+        by_hand.action_assign_profile(self.family.ids)
+
+        self.ben.email_address_ids.linked = False
+        entries = self.all_pages()[0]
+        self.assertEqual(set(self.subjects(entries)), adas | {"Email 3"})
+        ben_here = self.timeline({"contact_id": self.ben.id})["entries"]
+        self.assertEqual([e["id"] for e in ben_here], by_hand.ids)
+        # The contact's own timeline still lists the mail of all its addresses.
+        self.assertEqual(set(self.subjects(self.all_pages(record=self.ben)[0])), bens)
+
+        self.ben.email_address_ids.linked = True
+        self.assertEqual(set(self.subjects(self.all_pages()[0])), adas | bens)
+
     def test_shared_address_names_both_contacts(self):
         self.Address.create({"partner_id": self.ada.id, "email": "home@client.example"})
         self.Address.create({"partner_id": self.ben.id, "email": "home@client.example"})
@@ -254,3 +320,92 @@ class TestTimeline(ProfilesCase):
         self.assertEqual([c["name"] for c in newest["contacts"]], ["Ada Client", "Ben Client"])
         ben_only = self.all_pages({"contact_id": self.ben.id})[0]
         self.assertIn("From the joint mailbox", self.subjects(ben_only))
+
+
+@tagged("post_install", "-at_install")
+class TestTimelineShareLevels(AccessFixture, TransactionCase):
+    """A colleague's timeline shows what the mailbox's share level shows them, no more.
+
+    Ada owns the mailbox; its filed email (with a file) is in the profile's timeline, which Bob
+    reads as a colleague.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.setup_access()
+
+    def entries(self, user, **filters):
+        return self.profile.with_user(user).trail_timeline(filters)["entries"]
+
+    def entry(self, user, **filters):
+        entries = self.entries(user, **filters)
+        self.assertEqual([e["id"] for e in entries], self.filed.ids)
+        return entries[0]
+
+    def assert_whole(self, entry):
+        self.assertEqual(entry["subject"], "Filed client question")
+        self.assertEqual(entry["snippet"], "Filed body text")
+        self.assertEqual([a["name"] for a in entry["attachments"]], ["filed.pdf"])
+        self.assertFalse(entry["content_hidden"])
+        self.assertFalse(entry["subject_hidden"])
+
+    def test_full_share_shows_everything(self):
+        self.assert_whole(self.entry(self.bob))
+        self.assert_whole(self.entry(self.bob, with_attachments=True))
+        self.assert_whole(self.entry(self.bob, search="Filed body"))
+
+    def test_subject_share_shows_the_subject_without_the_content(self):
+        self.mailbox.share_level = "subject"
+        entry = self.entry(self.bob)
+        self.assertEqual(entry["subject"], "Filed client question")
+        self.assertEqual(entry["snippet"], "")
+        self.assertEqual(entry["attachments"], [])
+        self.assertTrue(entry["content_hidden"])
+        self.assertFalse(entry["subject_hidden"])
+        # The same as the email's own read shows.
+        values = self.filed.with_user(self.bob).read(["subject", "snippet", "attachment_ids"])[0]
+        self.assertEqual(values["subject"], entry["subject"])
+        self.assertFalse(values["snippet"])
+        self.assertEqual(values["attachment_ids"], entry["attachments"])
+        # Who wrote it and when are metadata: still shown.
+        self.assertEqual([p["email"] for p in entry["senders"]], ["filed.client@example.com"])
+        self.assertTrue(entry["date"])
+
+    def test_metadata_share_hides_the_subject_too(self):
+        self.mailbox.share_level = "metadata"
+        entry = self.entry(self.bob)
+        self.assertEqual(entry["subject"], "")
+        self.assertEqual(entry["snippet"], "")
+        self.assertEqual(entry["attachments"], [])
+        self.assertTrue(entry["content_hidden"])
+        self.assertTrue(entry["subject_hidden"])
+        self.assertFalse(self.filed.with_user(self.bob).read(["subject"])[0]["subject"])
+        # The component shows the wording of the email's display name for such mail.
+        self.assertEqual(self.filed.with_user(self.bob).display_name, "Restricted email")
+        self.assertEqual([p["email"] for p in entry["senders"]], ["filed.client@example.com"])
+
+    def test_the_owner_sees_everything_at_every_level(self):
+        for level in ("subject", "metadata"):
+            self.mailbox.share_level = level
+            with self.subTest(level=level):
+                self.assert_whole(self.entry(self.ada))
+                self.assert_whole(self.entry(self.ada, with_attachments=True))
+                self.assert_whole(self.entry(self.ada, search="Filed body"))
+                self.assert_whole(self.entry(self.ada, search="client question"))
+                self.assert_whole(self.entry(self.ada, search="filed.pdf"))
+
+    def test_search_and_filters_do_not_reveal_what_is_hidden(self):
+        self.mailbox.share_level = "subject"
+        # Neither the text, nor the files, nor whether there are files find it...
+        self.assertFalse(self.entries(self.bob, search="Filed body"))
+        self.assertFalse(self.entries(self.bob, search="filed.pdf"))
+        self.assertFalse(self.entries(self.bob, with_attachments=True))
+        # ... what the entry shows does.
+        self.entry(self.bob, search="client question")
+        self.entry(self.bob, search="filed.client@example.com")
+
+        self.mailbox.share_level = "metadata"
+        self.assertFalse(self.entries(self.bob, search="client question"))
+        self.assertFalse(self.entries(self.bob, search="Filed body"))
+        self.entry(self.bob, search="filed.client@example.com")

@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 
+from odoo.addons.trail_email_integration.models.res_partner_timeline import PAGE_SIZE
 from odoo.tests import HttpCase, tagged
 
 from .screenshots import screenshots
@@ -113,18 +114,52 @@ class TestTimelineTour(HttpCase):
             direction="outgoing",
             attachments=["Financial plan 2027.pdf", "Fee schedule.pdf"],
         )
+        # The oldest email, which the tour scrolls down to (static/tests/tours/timeline_tour.js).
+        specs[-1].update(
+            subject="Welcome to the practice",
+            snippet="Thank you for choosing us; our terms of business are attached.",
+            direction="outgoing",
+        )
         mails = make_timeline_mails(self.env, specs)
         mails[2].sudo().body_html = (
             "<p>Dear Olivia and James,</p><p>Please find attached your updated plan ahead of "
             "our meeting on Friday.</p><p>Kind regards,<br/>Alex</p>"
         )
+        # Fresh planner statistics: autovacuum may have last seen these tables empty (earlier
+        # runs roll back), and then plans each request for one row instead of 500, at seconds
+        # a page. ANALYZE in this transaction counts its own rows, as a real database would.
+        self.env.flush_all()
+        self.env.cr.execute(
+            "ANALYZE trail_mail, trail_mail_location, trail_mail_participant, "
+            "trail_mail_profile_rel, trail_mail_attachment_rel, trail_mailbox, ir_attachment"
+        )
 
+        # Each page the browser asks for: (filters set, cursor given, more after it, entries).
+        calls = []
+        Partner = type(self.env["res.partner"])
+        original = Partner.trail_timeline
+
+        def trail_timeline(partner, filters=None, cursor=None, limit=PAGE_SIZE):
+            page = original(partner, filters, cursor=cursor, limit=limit)
+            set_filters = any((filters or {}).values())
+            calls.append((set_filters, bool(cursor), bool(page["cursor"]), len(page["entries"])))
+            return page
+
+        self.patch(Partner, "trail_timeline", trail_timeline)
         with screenshots():
             self.start_tour(
                 f"/odoo/action-trail_email_integration.action_profiles/{profile.id}",
                 "trail_timeline",
                 login="admin",
             )
+        # Before the first filter: the first page, then one page per scroll down to the oldest
+        # email, and no request after the last page.
+        unfiltered = calls[: next(i for i, call in enumerate(calls) if call[0])]
+        pages = -(-500 // PAGE_SIZE)
+        self.assertEqual(len(unfiltered), pages)
+        self.assertEqual(sum(call[3] for call in unfiltered), 500)
+        self.assertEqual([call[1] for call in unfiltered], [False] + [True] * (pages - 1))
+        self.assertEqual([call[2] for call in unfiltered], [True] * (pages - 1) + [False])
 
     def test_linking_an_address_brings_its_old_mail(self):
         grace = self.make_contact("Grace Holloway", "grace.holloway@example.org", linked=False)

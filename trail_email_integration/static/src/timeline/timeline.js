@@ -169,10 +169,21 @@ export class ProfileTimeline extends Component {
         }
     }
 
+    /**
+     * The subject line of a mail entry. An email shared without its subject reads as its
+     * display name does ("Restricted email"); one without a subject says so.
+     */
+    subjectLabel(entry) {
+        if (entry.subject_hidden) {
+            return _t("Restricted email");
+        }
+        return entry.subject || _t("(no subject)");
+    }
+
     openMail(entry) {
         return this.action.doAction({
             type: "ir.actions.act_window",
-            name: entry.subject || _t("Email"),
+            name: this.subjectLabel(entry),
             res_model: "trail.mail",
             res_id: entry.id,
             views: [[false, "form"]],

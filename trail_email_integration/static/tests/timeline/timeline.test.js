@@ -9,6 +9,7 @@ import {
     mountView,
     mountWithCleanup,
     onRpc,
+    patchTranslations,
     serverState,
 } from "@web/../tests/web_test_helpers";
 
@@ -30,6 +31,8 @@ function mail(id, date, values = {}) {
         direction: "incoming",
         subject: `Subject ${id}`,
         snippet: `Snippet ${id}`,
+        content_hidden: false,
+        subject_hidden: false,
         email_from: "",
         contacts: [{ id: 7, name: "Ada Client" }],
         others: [],
@@ -133,6 +136,87 @@ test("lists the mail newest first, by month, with what each entry needs", async 
     );
     expect(queryAttribute(".o_trail_attachment_open:eq(1)", "href")).toBe("https://x.test/f");
     expect(".o_trail_timeline_more").toHaveCount(0);
+});
+
+test("an email shared without its content shows neither its text nor its files", async () => {
+    serveTimeline([
+        {
+            entries: [
+                mail(1, "2026-11-20 10:00:00", {
+                    subject: "Filed client question",
+                    snippet: "",
+                    content_hidden: true,
+                }),
+                // Shared without its subject too; were text or files sent, they stay hidden.
+                mail(2, "2026-11-19 10:00:00", {
+                    subject: "",
+                    snippet: "Leaked text",
+                    content_hidden: true,
+                    subject_hidden: true,
+                    attachments: [{ id: 41, name: "leaked.pdf", mimetype: "", url: "" }],
+                }),
+                mail(3, "2026-11-18 10:00:00", {
+                    attachments: [{ id: 42, name: "shared.pdf", mimetype: "", url: "" }],
+                }),
+            ],
+            cursor: false,
+            contacts: CONTACTS,
+        },
+    ]);
+    mockService("action", {
+        doAction(action) {
+            expect.step(action.name);
+        },
+    });
+    await mountTimeline();
+    expect(queryAllTexts(".o_trail_timeline_subject")).toEqual([
+        "Filed client question",
+        "Restricted email",
+        "Subject 3",
+    ]);
+    expect(".o_trail_timeline_mail:eq(1) .o_trail_timeline_subject").toHaveClass("fst-italic");
+    for (const index of [0, 1]) {
+        const restricted = `.o_trail_timeline_mail:eq(${index})`;
+        expect(`${restricted} .o_trail_timeline_restricted`).toHaveText("Content not shared");
+        expect(`${restricted} .o_trail_timeline_snippet`).toHaveCount(0);
+        expect(`${restricted} .o_trail_timeline_attachment`).toHaveCount(0);
+    }
+    expect(".o_trail_timeline_list").not.toHaveText(/Leaked|leaked/);
+    // Mail shared whole shows its text and its files.
+    expect(".o_trail_timeline_mail:eq(2) .o_trail_timeline_restricted").toHaveCount(0);
+    expect(".o_trail_timeline_mail:eq(2) .o_trail_timeline_snippet").toHaveText("Snippet 3");
+    expect(queryAllTexts(".o_trail_timeline_attachment")).toEqual(["shared.pdf"]);
+
+    await contains(".o_trail_timeline_mail:eq(1)").click();
+    expect.verifySteps(["Restricted email"]);
+});
+
+test("the labels of mail without a subject, or shared without it, are translated", async () => {
+    patchTranslations({
+        "(no subject)": "(sans objet)",
+        "Restricted email": "E-mail restreint",
+    });
+    serveTimeline([
+        {
+            entries: [
+                mail(1, "2026-11-20 10:00:00", { subject: "" }),
+                mail(2, "2026-11-19 10:00:00", {
+                    subject: "",
+                    snippet: "",
+                    content_hidden: true,
+                    subject_hidden: true,
+                }),
+            ],
+            cursor: false,
+            contacts: CONTACTS,
+        },
+    ]);
+    await mountTimeline();
+    expect(queryAllTexts(".o_trail_timeline_subject")).toEqual([
+        "(sans objet)",
+        "E-mail restreint",
+    ]);
+    expect(queryAttribute(".o_trail_timeline_subject:eq(0)", "title")).toBe("(sans objet)");
 });
 
 test("loads the next page when the list is scrolled to its end", async () => {

@@ -1,20 +1,61 @@
 /**
- * The profile timeline on a profile with 500 emails: the first page, a README screenshot, more
- * pages as the list scrolls, the filters, then one email opened. The second tour links an
- * address and finds its old mail on the timeline. Data: tests/test_timeline_tour.py.
+ * The profile timeline on a profile with 500 emails: the first page, a README screenshot, every
+ * further page as the list scrolls down to the oldest email, the filters, then one email opened.
+ * The second tour links an address and finds its old mail on the timeline. Data:
+ * tests/test_timeline_tour.py.
  */
 import { registry } from "@web/core/registry";
+import { PAGE_SIZE } from "@trail_email_integration/timeline/timeline";
 import { screenshotSteps } from "@trail_email_integration/../tests/tours/screenshot";
+
+// What tests/test_timeline_tour.py makes: this many emails, the oldest with this subject.
+const MAIL_COUNT = 500;
+const OLDEST_SUBJECT = "Welcome to the practice";
 
 const list = ".o_trail_timeline_list";
 const idle = `${list}:not(:has(.o_trail_timeline_loading))`;
 const entry = ".o_trail_timeline_mail";
+const more = ".o_trail_timeline_more";
 const outgoing = `${entry}[data-direction=outgoing]`;
 const grace = ".o_trail_address_chip[data-email='grace.holloway@example.org']";
 
 function scrollToEnd() {
     const element = document.querySelector(list);
     element.scrollTop = element.scrollHeight;
+}
+
+/** Scroll to the end of the list, page after page, until every email is listed. */
+function scrollToTheOldestSteps() {
+    const steps = [];
+    const pages = Math.ceil(MAIL_COUNT / PAGE_SIZE);
+    for (let page = 2; page <= pages; page++) {
+        const last = Math.min(page * PAGE_SIZE, MAIL_COUNT) - 1;
+        steps.push(
+            {
+                content: `Scroll to the end of the list for page ${page} of ${pages}`,
+                trigger: `${idle}:has(${entry}:eq(${last - PAGE_SIZE}))`,
+                run: scrollToEnd,
+            },
+            {
+                content: `Page ${page} came in`,
+                trigger: `${idle}:has(${entry}:eq(${last}))`,
+            }
+        );
+    }
+    return steps;
+}
+
+/** Every email is listed once, the oldest last, and nothing more is offered. */
+function checkAllListed() {
+    const entries = [...document.querySelectorAll(entry)];
+    const ids = new Set(entries.map((el) => el.dataset.id));
+    if (entries.length !== MAIL_COUNT || ids.size !== MAIL_COUNT) {
+        throw new Error(`${entries.length} entries (${ids.size} emails), not ${MAIL_COUNT}`);
+    }
+    const oldest = entries.at(-1).querySelector(".o_trail_timeline_subject").textContent;
+    if (oldest !== OLDEST_SUBJECT) {
+        throw new Error(`The last entry is "${oldest}", not the oldest email`);
+    }
 }
 
 registry.category("web_tour.tours").add("trail_timeline", {
@@ -35,23 +76,23 @@ registry.category("web_tour.tours").add("trail_timeline", {
             },
         },
         ...screenshotSteps("timeline"),
+        ...scrollToTheOldestSteps(),
         {
-            content: "Scroll to the end of the list",
-            trigger: list,
-            run: scrollToEnd,
+            content: "All the emails are listed, down to the oldest, with no more to load",
+            trigger: `${idle}:not(:has(${more})) ${entry}:contains(${OLDEST_SUBJECT})`,
+            run: checkAllListed,
         },
         {
-            content: "The next page came in",
-            trigger: `${list}:has(${entry}:eq(79))`,
-        },
-        {
-            content: "Scroll again",
-            trigger: list,
-            run: scrollToEnd,
-        },
-        {
-            content: "And the next",
-            trigger: `${list}:has(${entry}:eq(119))`,
+            content: "Scrolling at the end loads nothing more",
+            trigger: idle,
+            async run() {
+                scrollToEnd();
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                if (document.querySelector(`.o_trail_timeline_loading, ${more}`)) {
+                    throw new Error("The timeline is still loading after its last page");
+                }
+                checkAllListed();
+            },
         },
         {
             content: "Show received mail only",
