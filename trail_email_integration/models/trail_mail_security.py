@@ -53,6 +53,7 @@ CONTENT_FIELDS = frozenset(
         "headers_text",
         "parse_notes",
         "attachment_ids",
+        "attachment_count",
         "original_id",
     }
 )

@@ -104,11 +104,15 @@ class TestMailAccess(AccessFixture, TransactionCase):
     def test_share_level_subject_hides_the_content(self):
         self.mailbox.share_level = "subject"
         mail = self.filed.with_user(self.bob)
-        values = mail.read(MAIL_FIELDS + ["headers_text", "snippet"])[0]
+        values = mail.read(MAIL_FIELDS + ["headers_text", "snippet", "attachment_count"])[0]
         self.assertEqual(values["subject"], "Filed client question")
         self.assertIn("filed.client@example.com", values["email_from"])
-        for name in ("body_text", "body_html", "headers_text", "snippet", "original_id"):
+        fields = ("body_text", "body_html", "headers_text", "snippet", "original_id")
+        for name in (*fields, "attachment_count"):
             self.assertFalse(values[name], name)
+        # Not even how many files it has, by reading or by searching.
+        self.assertTrue(self.filed.attachment_count)
+        self.assertNotIn(mail, mail.search([("attachment_count", ">", 0)]))
         self.assertEqual(values["attachment_ids"], [])
         for attachment in self.filed_files:
             with self.assertRaises(AccessError):
