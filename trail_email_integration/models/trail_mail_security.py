@@ -80,7 +80,6 @@ TOKEN_FIELDS = frozenset(
 # body). Everything else is served as a download.
 INLINE_MIMETYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 GROUP_ALL_MAIL = "trail_email_integration.group_trail_all_mail"
-GROUP_ADMIN = "trail_email_integration.group_trail_admin"
 # What the owner of a mailbox may change on it; the rest (which address is read, whose it is,
 # its state, cursors and counters) belongs to the connection, the engine and administrators.
 # An owner who could rewrite the address of a company-managed mailbox would read any colleague's
@@ -111,9 +110,6 @@ class TrailMailbox(models.Model):
         "everything, the subject and metadata only, or the metadata only (date, parties, "
         "profiles). Unfiled mail is never shown to them.",
     )
-
-    def _trail_may_manage(self):
-        return self.env.su or self.env.user.has_group(GROUP_ADMIN)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -283,12 +283,15 @@ class TrailMailbox(models.Model):
         raise NotImplementedError(f"no provider client for {self.provider!r}")
 
     # ------------------------------------------------------------------ buttons
+    def _trail_may_manage(self):
+        """True when the current user manages mailboxes: the engine, or an Email integration
+        administrator."""
+        return self.env.su or self.env.user.has_group("trail_email_integration.group_trail_admin")
+
     @api.depends_context("uid")
     @api.depends("owner_type")
     def _compute_may_manage(self):
-        manager = self.env.su or self.env.user.has_group(
-            "trail_email_integration.group_trail_admin"
-        )
+        manager = self._trail_may_manage()
         for mailbox in self:
             mailbox.may_manage = manager
             mailbox.may_pause = manager or mailbox.owner_type != "company"
@@ -301,7 +304,7 @@ class TrailMailbox(models.Model):
 
     def _check_owner_may_pause(self):
         """Company-managed mailboxes are paused and resumed by administrators only."""
-        if self.env.su or self.env.user.has_group("trail_email_integration.group_trail_admin"):
+        if self._trail_may_manage():
             return
         if self.filtered(lambda m: m.owner_type == "company"):
             raise UserError(

@@ -6,6 +6,7 @@ Checked through the ORM and through HTTP as the web client does it (JSON-RPC ``c
 
 import json
 import logging
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -672,9 +673,7 @@ class TestTokensAreNotLogged(GoogleCase):
         mailbox = self.connected_mailbox()
         refresh = mailbox.google_refresh_token
         # Every logger, libraries included (googleapiclient, google-auth, urllib3), to DEBUG.
-        quiet_sql_log(self)
-        with self.assertLogs(level="DEBUG") as logs:
-            logging.getLogger().debug("start")
+        with every_log_line(self) as logs:
             self.run_backfill(mailbox)
             self.emulator.expire_tokens()
             self.run_scan(mailbox)
@@ -683,18 +682,27 @@ class TestTokensAreNotLogged(GoogleCase):
             self.run_scan(mailbox)
         self.assertEqual(mailbox.state, "needs_reconnect")
         secrets = {refresh, mailbox.google_access_token, "trail-test-secret"} - {False, None}
-        for line in logs.output:
-            for secret in secrets:
-                self.assertNotIn(secret, line)
+        assert_never_logged(self, logs, secrets)
 
 
-def quiet_sql_log(case):
-    """Keep Odoo's own SQL log (``--log-sql``) out of the test: when an administrator turns it
-    on, it prints every value written to the database, tokens included, by design."""
+@contextmanager
+def every_log_line(case):
+    """Capture every logger down to DEBUG, but for Odoo's own SQL log (``--log-sql``): when an
+    administrator turns that on, it prints every value written to the database, tokens included,
+    by design."""
     sql_log = logging.getLogger("odoo.sql_db")
     level = sql_log.level
     sql_log.setLevel(logging.INFO)
     case.addCleanup(sql_log.setLevel, level)
+    with case.assertLogs(level="DEBUG") as logs:
+        logging.getLogger().debug("start")
+        yield logs
+
+
+def assert_never_logged(case, logs, secrets):
+    for line in logs.output:
+        for secret in secrets:
+            case.assertNotIn(secret, line)
 
 
 def token_cache_secrets(serialized):
@@ -717,9 +725,7 @@ class TestMicrosoftTokensAreNotLogged(MicrosoftCase):
         secrets = token_cache_secrets(mailbox.microsoft_token_cache)
         self.assertTrue(secrets)
         # Every logger, libraries included (msal, requests, urllib3), down to DEBUG.
-        quiet_sql_log(self)
-        with self.assertLogs(level="DEBUG") as logs:
-            logging.getLogger().debug("start")
+        with every_log_line(self) as logs:
             self.run_backfill(mailbox)
             self.emulator.expire_tokens()
             self.run_scan(mailbox)
@@ -729,6 +735,4 @@ class TestMicrosoftTokensAreNotLogged(MicrosoftCase):
             self.run_scan(mailbox)
         self.assertEqual(mailbox.state, "needs_reconnect")
         secrets.add(MS_CLIENT_SECRET)
-        for line in logs.output:
-            for secret in secrets:
-                self.assertNotIn(secret, line)
+        assert_never_logged(self, logs, secrets)
