@@ -307,6 +307,50 @@ def test_history_reports_additions_label_changes_and_deletions_in_pages(emu, gma
     assert (change.ref.provider_id, change.ref.skip_reason) == (draft, SKIP_DRAFT)
 
 
+def test_user_labels_read_by_name_with_one_labels_list(emu, gmail_provider):
+    first = emu.add_message(ALICE, make_raw("one"), ["INBOX", "Clients/Smith, Jones"])
+    emu.add_message(ALICE, make_raw("two"), ["INBOX", "IMPORTANT", "Clients/Smith, Jones"])
+    provider = gmail_provider(ALICE)
+    fetched = provider.fetch(provider.list_window(now(emu) - DAY).refs)
+    names = [provider.label_names(item.ref.labels) for item in fetched]
+    assert sorted(names) == [
+        ("INBOX", "Clients/Smith, Jones"),
+        ("INBOX", "IMPORTANT", "Clients/Smith, Jones"),
+    ]
+    # System labels alone never need a call; user labels needed one for both messages.
+    assert provider.label_names(("SENT", "CATEGORY_UPDATES")) == ("SENT", "CATEGORY_UPDATES")
+    labels_list = emu.stats()[ALICE]["methods"]["gmail.users.labels.list"]
+    assert labels_list == {"calls": 1, "units": 1, "rejected": 0}
+
+    # A label made later is read on its first sight, though no more than once a minute.
+    emu.modify_labels(ALICE, first, add=["Tax 2025"])
+    (ref,) = [item.ref for item in provider.fetch([MessageRef(first)])]
+    tax = ref.labels[2]
+    # The names were read a moment ago: the new label keeps its id for now.
+    assert provider.label_names(ref.labels) == ("INBOX", "Clients/Smith, Jones", tax)
+    emu.clock.advance(gmail.LABELS_RETRY_SECONDS)
+    assert provider.label_names(ref.labels) == ("INBOX", "Clients/Smith, Jones", "Tax 2025")
+
+    # A renamed label reads right once the names are old.
+    smith = ref.labels[1]
+    emu.mailbox(ALICE).labels[smith]["name"] = "Clients/Smith"
+    assert provider.label_names((smith,)) == ("Clients/Smith, Jones",)
+    emu.clock.advance(gmail.LABELS_MAX_AGE_SECONDS)
+    assert provider.label_names((smith,)) == ("Clients/Smith",)
+    assert emu.stats()[ALICE]["methods"]["gmail.users.labels.list"]["calls"] == 3
+
+
+def test_label_names_that_cannot_be_read_keep_the_ids(emu, gmail_provider, caplog):
+    message = emu.add_message(ALICE, make_raw("one"), ["INBOX", "Family"])
+    provider = gmail_provider(ALICE)
+    (fetched,) = provider.fetch([MessageRef(message)])
+    emu.inject_errors(r"/labels", [(403, {"error": {"code": 403, "message": "no"}}, None)])
+    with caplog.at_level("INFO", logger=gmail.__name__):
+        assert provider.label_names(fetched.ref.labels) == fetched.ref.labels
+    assert fetched.ref.labels[1].startswith("Label_")
+    assert "label names could not be read" in caplog.text
+
+
 def test_expired_history_is_cursor_expired(emu, gmail_provider):
     emu.add_message(ALICE, make_raw("one"), ["INBOX"])
     provider = gmail_provider(ALICE)

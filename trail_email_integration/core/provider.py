@@ -208,3 +208,11 @@ class Provider(abc.ABC):
         instead. This default has no links to offer.
         """
         return {ref.provider_id: [] for ref in refs}
+
+    def label_names(self, labels) -> tuple:
+        """``labels`` as the mailbox's owner reads them, in the same order.
+
+        A provider whose refs carry ids rather than names (Gmail's ``Label_12``) maps them
+        here; what cannot be mapped stays as it is. This default returns them unchanged.
+        """
+        return tuple(labels)

@@ -34,6 +34,7 @@ Caveats
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta, timezone
 
 import psycopg2
@@ -317,7 +318,7 @@ class TrailMailbox(models.Model):
                 location.deleted_upstream = True
                 to_store.pop(ref.provider_id, None)
             elif location and change.kind in (ADDED, LABELS_CHANGED):
-                location.labels = ",".join(ref.labels)
+                location.labels = ",".join(self._label_names(provider, ref.labels))
             elif not location:
                 to_store[ref.provider_id] = ref
         refs = list(to_store.values())
@@ -380,7 +381,7 @@ class TrailMailbox(models.Model):
                 with self.env.cr.savepoint():
                     self.env["trail.mail"]._capture(
                         self,
-                        result.ref,
+                        replace(result.ref, labels=self._label_names(provider, result.ref.labels)),
                         result.raw,
                         links=found,
                         notes=notes,
@@ -404,6 +405,15 @@ class TrailMailbox(models.Model):
         if skipped or kept_out:
             self.write({"skipped_count": self.skipped_count + len(skipped) + kept_out})
         return captured, min(dates, default=None)
+
+    def _label_names(self, provider, labels):
+        """``labels`` as the owner reads them (Gmail label names rather than ids); the labels
+        as they are when the provider cannot say."""
+        try:
+            return provider.label_names(labels)
+        except Exception as error:
+            _logger.warning("Mailbox %s: label names could not be read: %s", self.id, error)
+            return tuple(labels)
 
     def _link_attachments(self, provider, results):
         """The cloud links of the fetched messages, as ``provider.link_attachments`` gives

@@ -1,6 +1,7 @@
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlparse
 
 import requests
@@ -8,6 +9,7 @@ import requests
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
+from ..core.providers import gmail
 from .capture_common import make_raw
 from .google_common import ADA, CLIENT_ID, GoogleCase, configure_google
 from .test_mime import CASES, EXPECTED
@@ -85,6 +87,31 @@ class TestGmailEndToEnd(GoogleCase):
         ).mail_id
         self.assertEqual(copy.direction, "outgoing")
         self.assertIn("hidden@x.example", copy.email_bcc)
+
+    def test_user_labels_are_kept_by_name(self):
+        first = self.emulator.add_message(
+            ADA, make_raw("Labelled", to=ADA), ("INBOX", "Clients/Lovelace")
+        )
+        mailbox = self.connected_mailbox()
+        self.run_backfill(mailbox)
+        self.run_scan(mailbox)
+        Location = self.env["trail.mail.location"]
+        location = Location.search([("mailbox_id", "=", mailbox.id), ("provider_id", "=", first)])
+        self.assertEqual(location.labels, "INBOX,Clients/Lovelace")
+        self.assertEqual(location.mail_id.labels, "INBOX,Clients/Lovelace")
+
+        # A label made after the backfill, seen by the scan, reads by name too.
+        self.emulator.modify_labels(ADA, first, add=["Tax 2025"], remove=["INBOX"])
+        second = self.emulator.add_message(ADA, make_raw("Tax", to=ADA), ("INBOX", "Tax 2025"))
+        with patch.object(gmail, "LABELS_RETRY_SECONDS", 0):
+            self.run_scan(mailbox)
+        self.assertEqual(location.labels, "Clients/Lovelace,Tax 2025")
+        self.assertEqual(
+            Location.search(
+                [("mailbox_id", "=", mailbox.id), ("provider_id", "=", second)]
+            ).mail_id.labels,
+            "INBOX,Tax 2025",
+        )
 
     def test_revoked_grant_needs_reconnect_and_an_activity(self):
         self.emulator.add_message(ADA, make_raw("One", to=ADA), ("INBOX",))

@@ -15,6 +15,9 @@ How it works
     - Scan: ``history.list`` from the stored history id, one page per call; while more pages
       wait, the cursor is the id of the last record read, so every page is a safe resume point.
       A history id Gmail no longer keeps answers 404, reported as CursorExpired (case B01).
+    - Labels: a message's user labels are read by name (``label_names``), from one
+      ``labels.list`` kept by the provider and read again for a label it has not seen (at most
+      once a minute) or after 15 minutes.
     - Send: ``messages.send`` with the complete MIME in ``raw`` (so Bcc survives in the Sent
       copy) and the thread id when replying.
     - Errors are sorted by ``errors[].reason`` (``gmail_errors``); throttling and server errors
@@ -73,6 +76,7 @@ from ..provider import (
     MessageError,
     Page,
     Provider,
+    ProviderError,
     SentMessage,
 )
 from .gmail_errors import (
@@ -89,6 +93,7 @@ from .gmail_errors import (
 from .gmail_wire import (
     COST_GET_PROFILE,
     COST_HISTORY_LIST,
+    COST_LABELS_LIST,
     COST_MESSAGES_GET,
     COST_MESSAGES_LIST,
     COST_SEND,
@@ -96,6 +101,7 @@ from .gmail_wire import (
     READONLY_SCOPE,
     SCOPES,
     SEND_SCOPE,
+    SYSTEM_LABEL_IDS,
     UNITS_PER_MINUTE,
     GmailConfigError,
     GmailEndpoints,
@@ -127,6 +133,10 @@ HTTP_TIMEOUT_SECONDS = 60
 WINDOW_QUERY = "after:{epoch} -in:spam -in:trash -in:drafts"
 HISTORY_TYPES = ["messageAdded", "labelAdded", "labelRemoved", "messageDeleted"]
 TRANSPORT_ERRORS = (httplib2.HttpLib2Error, TransportError, OSError, socket.timeout)
+# User label names are read again when a label id is new to us (at most this often), and in
+# any case once they are this old, so a renamed label reads right within a scan or two.
+LABELS_RETRY_SECONDS = 60
+LABELS_MAX_AGE_SECONDS = 15 * 60
 
 
 class _Refused(Exception):
@@ -164,7 +174,10 @@ class GmailProvider(Provider):
             raise GmailConfigError("The Google OAuth client id and secret must both be set.")
         self.endpoints = endpoints or GmailEndpoints()
         self._sleep = sleep
+        self._clock = clock
         self._on_token = on_token
+        self._label_names = {}
+        self._labels_read_at = None
         if quota is None or isinstance(quota, int | float):
             quota = QuotaBucket(quota or UNITS_PER_MINUTE, clock=clock, sleep=sleep)
         self.quota = quota
@@ -246,6 +259,41 @@ class GmailProvider(Provider):
             if alias and alias != address and alias not in aliases:
                 aliases.append(alias)
         return Identity(address, tuple(aliases))
+
+    def label_names(self, labels):
+        """System labels as they are, user labels by name (``Label_12`` -> ``Clients/Smith``).
+
+        The names come from one ``labels.list`` (1 quota unit), kept by this provider and read
+        again as ``LABELS_RETRY_SECONDS`` and ``LABELS_MAX_AGE_SECONDS`` say. When they cannot
+        be read, the ids are kept: a label's name is never a reason to lose a message.
+        """
+        labels = tuple(labels)
+        user_labels = [label for label in labels if label not in SYSTEM_LABEL_IDS]
+        if user_labels:
+            age = None if self._labels_read_at is None else self._clock() - self._labels_read_at
+            unknown = any(label not in self._label_names for label in user_labels)
+            if (
+                age is None
+                or age >= LABELS_MAX_AGE_SECONDS
+                or (unknown and age >= LABELS_RETRY_SECONDS)
+            ):
+                self._read_label_names()
+        return tuple(self._label_names.get(label, label) for label in labels)
+
+    def _read_label_names(self):
+        self._labels_read_at = self._clock()
+        try:
+            answer = self._call(
+                self._users.labels().list(userId="me"), COST_LABELS_LIST, "labels.list"
+            )
+        except ProviderError as error:
+            _logger.info("Gmail label names could not be read, ids kept: %s", error)
+            return
+        self._label_names = {
+            label["id"]: label.get("name") or label["id"]
+            for label in answer.get("labels", [])
+            if label.get("type") == "user" and label.get("id")
+        }
 
     def current_cursor(self):
         profile = self._call(self._users.getProfile(userId="me"), COST_GET_PROFILE, "getProfile")

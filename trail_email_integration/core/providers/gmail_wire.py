@@ -39,8 +39,28 @@ COST_MESSAGES_LIST = 5
 COST_MESSAGES_GET = 5
 COST_HISTORY_LIST = 2
 COST_SEND = 100
+COST_LABELS_LIST = 1
 
 SKIP_LABELS = (("SPAM", SKIP_SPAM), ("TRASH", SKIP_TRASH), ("DRAFT", SKIP_DRAFT))
+# Gmail's system labels: their ids are their names, so reading them needs no labels.list.
+SYSTEM_LABEL_IDS = frozenset(
+    {
+        "INBOX",
+        "SENT",
+        "DRAFT",
+        "SPAM",
+        "TRASH",
+        "UNREAD",
+        "STARRED",
+        "IMPORTANT",
+        "CHAT",
+        "CATEGORY_PERSONAL",
+        "CATEGORY_SOCIAL",
+        "CATEGORY_PROMOTIONS",
+        "CATEGORY_UPDATES",
+        "CATEGORY_FORUMS",
+    }
+)
 
 
 @dataclass(frozen=True)
