@@ -5,6 +5,7 @@ plug in through :meth:`TrailMailbox._make_provider`.
 """
 
 import json
+import logging
 import time
 
 from dateutil.relativedelta import relativedelta
@@ -43,6 +44,8 @@ MIN_BACKFILL_YEARS = 1
 MAX_BACKFILL_YEARS = 30
 PARAM_SCAN_MINUTES = "trail_email_integration.scan_interval_minutes"
 OAUTH_STATE_MAX_AGE_SECONDS = 3600
+
+_logger = logging.getLogger(__name__)
 
 
 class TrailMailbox(models.Model):
@@ -281,6 +284,71 @@ class TrailMailbox(models.Model):
         """
         self.ensure_one()
         raise NotImplementedError(f"no provider client for {self.provider!r}")
+
+    # ------------------------------------------------------------------ connection
+    @api.model
+    def _connect_my(self, provider):
+        """The current user's personal mailbox at ``provider``, created when there is none."""
+        mailbox = self.search(
+            [
+                ("user_id", "=", self.env.uid),
+                ("provider", "=", provider),
+                ("owner_type", "=", "personal"),
+            ],
+            limit=1,
+        )
+        return mailbox or self.create({"provider": provider, "user_id": self.env.uid})
+
+    def _check_connect_address(self, address, provider_label):
+        """Refuse a sign-in as another account than this mailbox's, or as an account that is
+        already another mailbox of the company (whoever's it is)."""
+        self.ensure_one()
+        if self.address and address.lower() != self.address.lower():
+            raise UserError(
+                self.env._(
+                    "You signed in to %(provider)s as %(got)s, but this mailbox is %(want)s. "
+                    "Connect again and choose %(want)s.",
+                    provider=provider_label,
+                    got=address,
+                    want=self.address,
+                )
+            )
+        taken = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search_count(
+                [
+                    ("id", "!=", self.id),
+                    ("provider", "=", self.provider),
+                    ("address", "=ilike", address),
+                    ("company_id", "=", self.company_id.id),
+                ],
+                limit=1,
+            )
+        )
+        if taken:
+            raise UserError(self.env._("%s is already connected as another mailbox.", address))
+
+    def _store_connection(self, values):
+        """Save a new grant (``values``): errors are cleared and a mailbox that waited for it
+        goes on, with its history import when that has not finished."""
+        self.ensure_one()
+        values = {**values, "last_error": False, "retry_after": False, "retry_attempts": 0}
+        if self.state in (CONNECTING, NEEDS_RECONNECT) and not self.backfill_done:
+            values["state"] = BACKFILLING
+        elif self.state == NEEDS_RECONNECT:
+            values["state"] = ACTIVE
+        if not self.connected_at:
+            values["connected_at"] = fields.Datetime.now()
+        self.sudo().write(values)
+
+    def _announce_connected(self, provider_label):
+        """Close the reconnect reminders and start the first scan."""
+        self.activity_ids.filtered(
+            lambda a: a.summary == self.env._("Reconnect your mailbox")
+        ).action_done()
+        _logger.info("Mailbox %s connected to %s", self.id, provider_label)
+        self.action_scan_now()
 
     # ------------------------------------------------------------------ buttons
     def _trail_may_manage(self):

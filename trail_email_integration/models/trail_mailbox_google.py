@@ -16,7 +16,6 @@ from ..core.providers.gmail import GmailEndpoints, GmailProvider
 from ..core.providers.gmail_oauth import authorization_url, exchange_code, read_identity
 from ..core.providers.gmail_wire import UNITS_PER_MINUTE
 from ..core.providers.quota import QuotaBucket
-from .trail_mailbox import BACKFILLING, CONNECTING, NEEDS_RECONNECT
 
 _logger = logging.getLogger(__name__)
 
@@ -167,49 +166,20 @@ class TrailMailbox(models.Model):
             client_id, secret, code, self._google_redirect_uri(), endpoints=endpoints
         )
         identity = read_identity(grant, client_id, secret, endpoints=endpoints)
-        if self.address and identity.address.lower() != self.address.lower():
-            raise UserError(
-                self.env._(
-                    "You signed in to Google as %(got)s, but this mailbox is %(want)s. "
-                    "Connect again and choose %(want)s.",
-                    got=identity.address,
-                    want=self.address,
-                )
-            )
-        values = {
-            "address": identity.address,
-            "aliases": "\n".join(identity.aliases) or False,
-            "google_refresh_token": grant.refresh_token,
-            "google_access_token": grant.access_token,
-            "google_token_expiry": grant.expiry,
-            "last_error": False,
-            "retry_after": False,
-            "retry_attempts": 0,
-        }
-        if self.state in (CONNECTING, NEEDS_RECONNECT) and not self.backfill_done:
-            values["state"] = BACKFILLING
-        elif self.state == NEEDS_RECONNECT:
-            values["state"] = "active"
-        if not self.connected_at:
-            values["connected_at"] = fields.Datetime.now()
-        self.sudo().write(values)
-        self.activity_ids.filtered(
-            lambda a: a.summary == self.env._("Reconnect your mailbox")
-        ).action_done()
-        _logger.info("Mailbox %s connected to Google", self.id)
-        self.action_scan_now()
+        self._check_connect_address(identity.address, "Google")
+        self._store_connection(
+            {
+                "address": identity.address,
+                "aliases": "\n".join(identity.aliases) or False,
+                "google_refresh_token": grant.refresh_token,
+                "google_access_token": grant.access_token,
+                "google_token_expiry": grant.expiry,
+            }
+        )
+        self._announce_connected("Google")
 
     @api.model
     def action_connect_my_google(self):
         """From the user's preferences: find or create their Google mailbox, then connect it."""
-        mailbox = self.search(
-            [
-                ("user_id", "=", self.env.uid),
-                ("provider", "=", "google"),
-                ("owner_type", "=", "personal"),
-            ],
-            limit=1,
-        )
-        if not mailbox:
-            mailbox = self.create({"provider": "google", "user_id": self.env.uid})
+        mailbox = self._connect_my("google")
         return mailbox.action_connect_google()

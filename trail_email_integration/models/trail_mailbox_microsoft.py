@@ -42,7 +42,6 @@ from ..core.providers.graph import GraphConfigError, GraphEndpoints, GraphProvid
 from ..core.providers.graph_http import BUDGET_WINDOW_SECONDS, REQUESTS_PER_WINDOW
 from ..core.providers.graph_oauth import complete_auth_code_flow, initiate_auth_code_flow
 from ..core.providers.quota import QuotaBucket
-from .trail_mailbox import ACTIVE, BACKFILLING, CONNECTING, NEEDS_RECONNECT
 
 _logger = logging.getLogger(__name__)
 
@@ -212,28 +211,7 @@ class TrailMailbox(models.Model):
             params,
             endpoints=self._microsoft_endpoints(),
         )
-        if self.address and grant.address.lower() != self.address.lower():
-            raise UserError(
-                self.env._(
-                    "You signed in to Microsoft 365 as %(got)s, but this mailbox is %(want)s. "
-                    "Connect again and choose %(want)s.",
-                    got=grant.address,
-                    want=self.address,
-                )
-            )
-        taken = record.with_context(active_test=False).search_count(
-            [
-                ("id", "!=", self.id),
-                ("provider", "=", "microsoft"),
-                ("address", "=ilike", grant.address),
-                ("company_id", "=", self.company_id.id),
-            ],
-            limit=1,
-        )
-        if taken:
-            raise UserError(
-                self.env._("%s is already connected as another mailbox.", grant.address)
-            )
+        self._check_connect_address(grant.address, "Microsoft 365")
         if grant.missing_scopes:
             raise UserError(
                 self.env._(
@@ -243,44 +221,20 @@ class TrailMailbox(models.Model):
                 )
             )
         _ROTATED.pop(self.id, None)
-        values = {
-            "address": grant.address,
-            "microsoft_token_cache": grant.token_cache,
-            "last_error": False,
-            "retry_after": False,
-            "retry_attempts": 0,
-        }
-        if self.state in (CONNECTING, NEEDS_RECONNECT) and not self.backfill_done:
-            values["state"] = BACKFILLING
-        elif self.state == NEEDS_RECONNECT:
-            values["state"] = ACTIVE
-        if not self.connected_at:
-            values["connected_at"] = fields.Datetime.now()
-        record.write(values)
+        self._store_connection(
+            {"address": grant.address, "microsoft_token_cache": grant.token_cache}
+        )
         try:
             record.aliases = "\n".join(self._make_provider().identity().aliases) or False
         except ProviderError as error:
             # Send-as aliases only refine the direction of mail; capture can start without.
             _logger.warning("Mailbox %s: aliases not read from Microsoft: %s", self.id, error)
-        self.activity_ids.filtered(
-            lambda a: a.summary == self.env._("Reconnect your mailbox")
-        ).action_done()
-        _logger.info("Mailbox %s connected to Microsoft 365", self.id)
-        self.action_scan_now()
+        self._announce_connected("Microsoft 365")
 
     @api.model
     def action_connect_my_microsoft(self):
         """From the user's preferences: find or create their Microsoft 365 mailbox, connect it."""
-        mailbox = self.search(
-            [
-                ("user_id", "=", self.env.uid),
-                ("provider", "=", "microsoft"),
-                ("owner_type", "=", "personal"),
-            ],
-            limit=1,
-        )
-        if not mailbox:
-            mailbox = self.create({"provider": "microsoft", "user_id": self.env.uid})
+        mailbox = self._connect_my("microsoft")
         return mailbox.action_connect_microsoft()
 
 

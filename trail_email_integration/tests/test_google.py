@@ -236,6 +236,14 @@ class TestGoogleConnect(GoogleCase):
             mailbox._google_finish_connect(code)
         self.assertFalse(mailbox.sudo().google_refresh_token)
 
+    def test_an_account_already_connected_is_refused_in_words(self):
+        first = self.connected_mailbox()
+        second = self.env["trail.mailbox"].create({"provider": "google"})
+        with self.assertRaisesRegex(UserError, "ada.adviser@firm.example is already connected"):
+            second._google_finish_connect(self.consent_code(second))
+        self.assertFalse(second.sudo().google_refresh_token)
+        self.assertEqual(first.state, "backfilling")
+
 
 @tagged("post_install", "-at_install")
 class TestGoogleConnectInBrowser(HttpCase):
