@@ -8,8 +8,9 @@ What it is
 
 How it works
     An mbox holds one message per line that starts with ``From `` (what the standard library's
-    ``mailbox.mbox`` reads), so a file without such a line is empty or not an mbox at all. The
-    check stops at the first one it finds.
+    ``mailbox.mbox`` reads) and opens on such a line, so a file whose first non-blank line is
+    anything else is empty or not an mbox at all (``mailbox.mbox`` would silently drop the
+    text before a ``From `` further down). The check reads no further than that line.
 
 Caveats
     A refusal is one line on stderr and exit status 2, as for any other wrong argument.
@@ -45,6 +46,7 @@ def parser():
     options.add_argument("--conf", required=True, help=argparse.SUPPRESS)
     options.add_argument("--db", required=True, help=argparse.SUPPRESS)
     options.add_argument("--http-port", type=int, default=8069, help=argparse.SUPPRESS)
+    options.add_argument("--stops-database", action="store_true", help=argparse.SUPPRESS)
     return options
 
 
@@ -57,7 +59,9 @@ def mbox_problem(path):
         return f"{path} is a directory, not an mbox file"
     try:
         with path.open("rb") as mbox:
-            if any(line.startswith(b"From ") for line in mbox):
+            # An mbox opens on a "From " line; a text with one further down is not an mbox.
+            first = next((line for line in mbox if line.strip()), b"")
+            if first.startswith(b"From "):
                 return None
     except OSError as error:
         return f"cannot read {path}: {error.strerror or error}"

@@ -19,7 +19,8 @@ How it works
     3. Runs the backfill with a progress bar, then drops a few new messages into the emulator
        and runs a scan.
     4. Starts Odoo on http://localhost:8069 and waits; Ctrl-C stops Odoo and the emulator.
-       With ``--headless`` it prints a JSON summary instead and stops.
+       With ``--headless`` it prints a JSON summary instead (alone on stdout; the progress
+       and notes go to stderr) and stops.
 
 Use
     ``./dev demo [--mbox PATH] [--headless]``. A second run reuses the database and mailbox.
@@ -33,6 +34,7 @@ Caveats
     in memory.
 """
 
+import contextlib
 import json
 import signal
 import socket
@@ -286,15 +288,17 @@ def run_backfill(cr, mailbox):
         print(f"  history already imported: {mailbox.backfill_count} messages")
         return
     pages = {}
+    live = sys.stdout.isatty()  # a bar redrawn in place; a pipe or a file gets the last one
     while mailbox.state == "backfilling":
         mailbox._run_guarded(mailbox._backfill_step, pages)
         cr.commit()
-        sys.stdout.write(progress_bar(mailbox))
-        sys.stdout.flush()
+        if live:
+            sys.stdout.write(progress_bar(mailbox))
+            sys.stdout.flush()
         if mailbox.retry_after:
             time.sleep(1)
             mailbox.retry_after = False
-    sys.stdout.write("\n")
+    sys.stdout.write("\n" if live else progress_bar(mailbox).lstrip("\r") + "\n")
 
 
 def outside_window(side, mailbox):
@@ -392,20 +396,24 @@ def main():
     args = options.parse()  # refuses a missing, empty or non-mbox --mbox before any work
     config.parse_config(["-c", args.conf, "-d", args.db, "--log-level=warn"])
     side = (GraphSide if args.provider == "microsoft" else GmailSide)(args.gmail_port)
-    try:
-        base_url = side.start()
-    except OSError as error:
-        raise SystemExit(
-            f"The {side.name} emulator cannot listen on port {args.gmail_port}: {error}"
-        ) from error
-    if not args.headless:
-        # Said before the work, not after it; checked again just before Odoo starts.
-        refuse_busy_port(args.http_port, side)
-    sources = {}
-    later = load_mailbox(side, args.mbox, sources)
-    print(f"{side.name} emulator on {base_url} holding {side.held()} messages for {ADVISER_EMAIL}")
-
-    result = capture(args, side, sources, later)
+    # Headless, stdout carries the JSON summary alone (for jq and scripts); the rest is stderr.
+    chatter = contextlib.redirect_stdout(sys.stderr) if args.headless else contextlib.nullcontext()
+    with chatter:
+        try:
+            base_url = side.start()
+        except OSError as error:
+            raise SystemExit(
+                f"The {side.name} emulator cannot listen on port {args.gmail_port}: {error}"
+            ) from error
+        if not args.headless:
+            # Said before the work, not after it; checked again just before Odoo starts.
+            refuse_busy_port(args.http_port, side)
+        sources = {}
+        later = load_mailbox(side, args.mbox, sources)
+        print(
+            f"{side.name} emulator on {base_url} holding {side.held()} messages for {ADVISER_EMAIL}"
+        )
+        result = capture(args, side, sources, later)
 
     if args.headless:
         print(json.dumps(result, ensure_ascii=False))
@@ -427,7 +435,16 @@ def capture(args, side, sources, later):
         mailbox = connect(env, adviser, side)
         cr.commit()
         print(f"Connected {mailbox.address} for {adviser.name}; importing the history:")
+        imported_before = mailbox.state != "backfilling"
         run_backfill(cr, mailbox)
+        if args.mbox and imported_before:
+            print(
+                f"Note: database '{args.db}' imported this mailbox's history in an earlier run; "
+                f"the history is imported once per mailbox, so the messages of {args.mbox} "
+                "are not read. Give an mbox a database of its own: "
+                f"TRAIL_DB=another ./dev demo --mbox {args.mbox}",
+                file=sys.stderr,
+            )
 
         if later:
             print(f"New mail arrives: {len(later)} messages, and one to spam; scanning.")
@@ -462,10 +479,14 @@ def serve(args, side, result):
         if wait_for_login_page(args.http_port, server, log):
             print(f"\nOdoo is up: http://localhost:{args.http_port}/odoo/action-"
                   "trail_email_integration.action_mailbox_page")  # fmt: skip
-            print(f"  log in as {ADVISER_LOGIN} / {ADVISER_LOGIN} (the adviser), "
-                  "or admin / admin")  # fmt: skip
+            print(f"  database {args.db}; log in as {ADVISER_LOGIN} / {ADVISER_LOGIN} "
+                  "(the adviser), or admin / admin")  # fmt: skip
             print(f"Odoo's log: {log}")
-            print("Press Ctrl-C to stop Odoo, the emulator and the database.")
+            if args.stops_database:
+                print("Press Ctrl-C to stop Odoo, the emulator and the database.")
+            else:
+                print("Press Ctrl-C to stop Odoo and the emulator (the database was already "
+                      "running and stays up: ./dev pg stop stops it).")  # fmt: skip
         while server.poll() is None and not stop:
             time.sleep(0.5)
         if server.poll() not in (None, 0) and not stop:

@@ -67,7 +67,8 @@ def _run_demo(project_root, *args):
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # stdout holds the summary alone, for scripts and jq; progress and notes go to stderr.
+    return json.loads(proc.stdout), proc.stderr
 
 
 def _dev_demo(project_root, *args):
@@ -122,7 +123,7 @@ def _serve_demo(project_root, port, requests_count):
     output = []
     try:
         deadline = time.monotonic() + 600
-        while not any("Odoo is up" in line for line in output):
+        while not any("Press Ctrl-C" in line for line in output):  # the last line
             assert time.monotonic() < deadline and proc.poll() is None, "".join(output)[-3000:]
             with contextlib.suppress(queue.Empty):
                 output.append(lines.get(timeout=1))
@@ -140,7 +141,8 @@ def _serve_demo(project_root, port, requests_count):
 def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
     _drop(state_dir)
     try:
-        first = _run_demo(project_root)
+        first, said = _run_demo(project_root)
+        assert "backfill [" in said and "\r" not in said, "one progress line on a pipe"
         assert first["state"] == "active"
         assert first["captured"] == BUNDLED_COUNT
         assert first["skipped"] == 1  # the message dropped into spam before the scan
@@ -153,7 +155,7 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         # The adviser keeps client files: logs notes on profiles and sets their link icons.
         assert {"base.group_user", "base.group_partner_manager"} <= _adviser_groups(state_dir)
 
-        second = _run_demo(project_root)
+        second, _said = _run_demo(project_root)
         assert second["captured"] == BUNDLED_COUNT, "a second run reuses what exists"
         assert second["filed_files"] == EXPECTED_FILING
 
@@ -164,6 +166,9 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
         assert answers == [200] * 1200
         assert f"Captured {BUNDLED_COUNT} emails: 10 filed" in output
         assert "history already imported" in output
+        assert f"database {DB}; log in as adviser / adviser" in output
+        # The tests' database server was running before the demo, and stays up after it.
+        assert "Press Ctrl-C to stop Odoo and the emulator (the database was already" in output
         assert not _port_in_use(port)
     finally:
         _drop(state_dir)
@@ -173,7 +178,7 @@ def test_demo_captures_and_files_the_bundled_mail(project_root, state_dir):
 def test_demo_on_the_microsoft_graph_emulator(project_root, state_dir):
     _drop(state_dir)
     try:
-        result = _run_demo(project_root, "--provider", "microsoft")
+        result, _said = _run_demo(project_root, "--provider", "microsoft")
         assert result["state"] == "active"
         assert result["captured"] == BUNDLED_COUNT
         assert result["failed"] == 0
@@ -193,11 +198,14 @@ def test_demo_help_is_at_once_and_a_bad_mbox_is_refused_before_set_up(project_ro
     assert "--conf CONF" not in text and "set TRAIL_DB or TRAIL_HTTP_PORT" in text
 
     (tmp_path / "notes.txt").write_text("Not mail at all.\n")
+    # mailbox.mbox would read a message from the third line on and drop the rest.
+    (tmp_path / "letter.txt").write_text("Dear all,\n\nFrom now on we meet on Mondays.\n")
     (tmp_path / "empty.mbox").write_text("")
     for name, said in (
         ("missing.mbox", "no such mbox file: {}"),
         ("", "{} is a directory, not an mbox file"),
         ("notes.txt", "no messages found in {}: is it an mbox file?"),
+        ("letter.txt", "no messages found in {}: is it an mbox file?"),
         ("empty.mbox", "no messages found in {}: is it an mbox file?"),
     ):
         path = tmp_path / name
@@ -227,7 +235,16 @@ def test_demo_on_an_mbox_counts_the_mail_outside_the_history_window(
     )
     _drop(state_dir)
     try:
-        result = _run_demo(project_root, "--provider", "microsoft", "--mbox", str(path))
+        result, said = _run_demo(project_root, "--provider", "microsoft", "--mbox", str(path))
         assert (result["captured"], result["outside_window"], result["failed"]) == (2, 2, 0)
+        assert "imported this mailbox's history in an earlier run" not in said
+
+        # The history is imported once per mailbox: another mbox on the same database is
+        # not read, and the demo says so rather than showing the old counts as if it were.
+        other = tmp_path / "other.mbox"
+        _write_mbox(other, [("two days ago", now - timedelta(days=2), "Mon Jan  1 10:00:00 2024")])
+        again, said = _run_demo(project_root, "--provider", "microsoft", "--mbox", str(other))
+        assert again["captured"] == 2
+        assert f"the messages of {other} are not read" in " ".join(said.split())
     finally:
         _drop(state_dir)
