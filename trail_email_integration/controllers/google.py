@@ -1,36 +1,25 @@
 """The redirect Google sends the user back to after the consent screen."""
 
-import logging
-
 from werkzeug.utils import redirect
 
 from odoo import http
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..core.provider import ProviderError
 from ..core.providers.gmail_oauth import ConsentDenied, OAuthError, code_from_callback
 from ..core.providers.gmail_wire import GmailConfigError
-
-_logger = logging.getLogger(__name__)
+from .oauth_state import mailbox_or_error_page
 
 
 class GoogleOAuthController(http.Controller):
     @http.route("/trail_email/google/callback", type="http", auth="user", methods=["GET"])
     def google_callback(self, **params):
-        Mailbox = request.env["trail.mailbox"]
-        try:
-            mailbox = Mailbox._google_check_state(params.get("state"))
-        except AccessError as error:
-            return request.render(
-                "trail_email_integration.oauth_error", {"message": str(error)}, status=403
-            )
-        if not mailbox:
-            return request.render(
-                "trail_email_integration.oauth_error",
-                {"message": request.env._("This mailbox no longer exists.")},
-                status=404,
-            )
+        mailbox, page = mailbox_or_error_page(
+            request.env["trail.mailbox"]._google_check_state, params.get("state")
+        )
+        if page is not None:
+            return page
         try:
             code = code_from_callback(params)
             mailbox._google_finish_connect(code)

@@ -5,19 +5,16 @@ default) is accepted too. Neither carries Odoo's CSRF token: the signed ``state`
 the user who started the sign-in, stands in for it.
 """
 
-import logging
-
 from werkzeug.utils import redirect
 
 from odoo import http
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..core.provider import ProviderError
 from ..core.providers.graph_oauth import ConsentDenied, OAuthError
 from ..core.providers.graph_wire import GraphConfigError
-
-_logger = logging.getLogger(__name__)
+from .oauth_state import mailbox_or_error_page
 
 
 class MicrosoftOAuthController(http.Controller):
@@ -29,19 +26,11 @@ class MicrosoftOAuthController(http.Controller):
         csrf=False,
     )
     def microsoft_callback(self, **params):
-        Mailbox = request.env["trail.mailbox"]
-        try:
-            mailbox = Mailbox._microsoft_check_state(params.get("state"))
-        except AccessError as error:
-            return request.render(
-                "trail_email_integration.oauth_error", {"message": str(error)}, status=403
-            )
-        if not mailbox:
-            return request.render(
-                "trail_email_integration.oauth_error",
-                {"message": request.env._("This mailbox no longer exists.")},
-                status=404,
-            )
+        mailbox, page = mailbox_or_error_page(
+            request.env["trail.mailbox"]._microsoft_check_state, params.get("state")
+        )
+        if page is not None:
+            return page
         try:
             mailbox._microsoft_finish_connect(params)
         except ConsentDenied:

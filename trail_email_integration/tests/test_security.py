@@ -661,6 +661,22 @@ class TestMailAccessHttp(AccessFixture, HttpCase):
         self.mailbox.invalidate_recordset()
         self.assertEqual(self.mailbox.sudo().google_refresh_token, "1//ada-refresh-token")
 
+        # A mailbox deleted while its owner was at the consent screen: a page that says so.
+        bobs_own = (
+            self.env["trail.mailbox"].sudo().create({"provider": "google", "user_id": self.bob.id})
+        )
+        states = {
+            "google": bobs_own.with_user(self.bob)._google_state(),
+            "microsoft": bobs_own.with_user(self.bob)._microsoft_state(),
+        }
+        bobs_own.unlink()
+        for provider, state in states.items():
+            response = self.url_open(
+                f"/trail_email/{provider}/callback?{urlencode({'state': state, 'code': 'x'})}"
+            )
+            self.assertEqual(response.status_code, 404, provider)
+            self.assertIn(b"This mailbox no longer exists.", response.content)
+
 
 @tagged("post_install", "-at_install")
 class TestTokensAreNotLogged(GoogleCase):
