@@ -28,7 +28,9 @@ How it works
       mailbox") and the mailbox in "needs reconnect"; a provider that asked to wait
       (``retry_after``) keeps the mail queued, rescheduled with a growing delay; any other
       error, including a server error after which the provider may or may not have sent the
-      message, puts it in exception with the reason, and the sender chooses to retry.
+      message, puts it in exception with the reason, and the sender chooses to retry. For an
+      unknown outcome the scans settle it from the Sent folder
+      (``TrailMailbox._settle_unknown_sends`` in ``trail_mailbox_send.py``).
     - No double sends: the mail row is locked while it is sent, and the send log
       (``trail.mailbox.send``) records the attempt before the provider is called and its
       provider id as soon as it answers, on a cursor of its own. A mail whose log says "sent"
@@ -192,8 +194,10 @@ class MailMail(models.Model):
             self._trail_fail(
                 self.env._(
                     "An earlier attempt to send this through %(address)s stopped before the "
-                    "provider answered, so it may have gone out. Check the Sent folder of "
-                    "%(address)s; click Retry only if it is not there.",
+                    "provider answered, so it may have gone out. The scans of the next hour "
+                    "look for it in the Sent folder of %(address)s and mark it sent if it is "
+                    "there. Click Retry only once this says it did not go out, or once you "
+                    "have checked that folder.",
                     address=mailbox.address,
                 )
             )
@@ -250,8 +254,10 @@ class MailMail(models.Model):
 
     def _trail_unsure_reason(self, mailbox, error):
         return self.env._(
-            "Not confirmed by %(address)s: %(error)s. The message may or may not have gone "
-            "out; check the Sent folder before you click Retry.",
+            "Not confirmed by %(address)s: %(error)s. It may have gone out: the scans of the "
+            "next hour look for it in the Sent folder and mark it sent if it is there. Click "
+            "Retry only once this says it did not go out, or once you have checked that "
+            "folder.",
             address=mailbox.address,
             error=tools.exception_to_unicode(error),
         )

@@ -14,6 +14,15 @@ How it works
       id as soon as it answers. Outside tests it is written on its own cursor, so it survives
       a rollback of the transaction that sent: a mail whose send outcome is unknown is never
       sent again without a person deciding to (see ``models/mail_mail.py``).
+    - A send whose outcome is unknown (the provider answered 5xx or not at all) is settled by
+      the scans that follow (:meth:`TrailMailbox._settle_unknown_sends`): the Sent folder is
+      captured anyway, so a captured copy with the mail's Message-ID in this mailbox means it
+      went out, and the mail is marked sent with no second send. When no copy is there an hour
+      later, though every scan since captured its changes, the mail says it did not go out and
+      that Retry sends it. A copy the capture rules keep out, a message of the mailbox that
+      failed to capture since the attempt, or a provider not yet seen to keep the Message-ID
+      Odoo sets (the copy of the mailbox's latest confirmed send shows it) leaves the outcome
+      open: nobody is told to resend what may have gone.
     - Pacing: ``trail_email_integration.send_per_minute_<provider>`` caps the messages a
       mailbox hands over per rolling minute (default 30 for Microsoft 365, Exchange Online's
       own limit; 0, no cap, for Google, whose API quota already paces sends). Mail over the cap
@@ -28,6 +37,7 @@ Caveats
     which the sender handles as a temporary error.
 """
 
+import logging
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
@@ -35,11 +45,17 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..core.addresses import normalise_address
+from ..core.capture_policy import decide
+from ..core.mime import normalise_message_id
 from .trail_mailbox import SYNCING_STATES
+
+_logger = logging.getLogger(__name__)
 
 PARAM_SEND_PER_MINUTE = "trail_email_integration.send_per_minute_"
 DEFAULT_SEND_PER_MINUTE = {"microsoft": 30, "google": 0}
 SEND_WINDOW = timedelta(minutes=1)
+# How long a sent copy may take to show in the Sent folder before its absence means "not sent".
+SETTLE_AFTER = timedelta(hours=1)
 
 # Send log states.
 SENDING = "sending"
@@ -110,6 +126,125 @@ class TrailMailbox(models.Model):
             kind=kind,
             address=self.address,
         )
+
+    # ------------------------------------------------------------------ unknown outcomes
+    def _settle_unknown_sends(self):
+        """Settle this mailbox's sends of unknown outcome by what the scans captured.
+
+        Called at the end of a scan, so every change of the Sent folder up to now is captured.
+        """
+        self.ensure_one()
+        logs = (
+            self.env["trail.mailbox.send"]
+            .sudo()
+            .search([("mailbox_id", "=", self.id), ("state", "=", UNKNOWN)], order="id")
+        )
+        if not logs:
+            return
+        wanted = {log.id: normalise_message_id(log.message_id or "") for log in logs}
+        locations = (
+            self.env["trail.mail.location"]
+            .sudo()
+            .search(
+                [
+                    ("mailbox_id", "=", self.id),
+                    ("mail_id.message_id", "in", [key for key in wanted.values() if key]),
+                ],
+                order="id",
+            )
+        )
+        copies = {}
+        for location in locations:
+            copies.setdefault(location.mail_id.message_id, location)
+        now = fields.Datetime.now()
+        for log in logs:
+            copy = copies.get(wanted[log.id])
+            try:
+                with self.env.cr.savepoint():
+                    if copy:
+                        self._settle_as_sent(log, copy)
+                    elif log.sent_at <= now - SETTLE_AFTER:
+                        self._settle_as_not_sent(log)
+            except Exception:
+                _logger.exception("Mailbox %s: send %s could not be settled", self.id, log.id)
+
+    def _unsettled_mail(self, log):
+        """The mail ``log`` left in exception, unless a later send of it took over."""
+        mail = self.env["mail.mail"].sudo().browse(log.mail_mail_id).exists()
+        if not mail or mail.state != "exception":
+            return mail.browse()
+        later = (
+            self.env["trail.mailbox.send"]
+            .sudo()
+            .search_count([("mail_mail_id", "=", mail.id), ("id", ">", log.id)], limit=1)
+        )
+        return mail.browse() if later else mail
+
+    def _settle_as_sent(self, log, copy):
+        mail = self._unsettled_mail(log)
+        log.write({"state": SENT, "provider_id": copy.provider_id, "thread_key": copy.thread_key})
+        _logger.info(
+            "Mailbox %s: the send of mail %s was unconfirmed; its copy is in the Sent folder",
+            self.id,
+            log.mail_mail_id,
+        )
+        if mail:
+            mail._trail_done(self, copy.provider_id, copy.thread_key, None)
+
+    def _settle_as_not_sent(self, log):
+        mail = self._unsettled_mail(log)
+        if not mail:
+            # Deleted, or retried by hand: nobody is waiting for this answer any more.
+            log.state = FAILED
+            return
+        failed_since = (
+            self.env["trail.mail.failure"]
+            .sudo()
+            .search_count(
+                [
+                    ("mailbox_id", "=", self.id),
+                    ("resolved", "=", False),
+                    ("write_date", ">=", log.sent_at),
+                ],
+                limit=1,
+            )
+        )
+        raw, _thread = mail._trail_build(self)
+        if (
+            failed_since
+            or decide(raw, self._capture_policy())
+            or not self._sent_copies_keep_message_ids()
+        ):
+            # Its copy may be the message that failed, one the rules keep out, or one the
+            # provider gave a Message-ID of its own: its absence proves nothing.
+            return
+        log.state = FAILED
+        mail.failure_reason = self.env._(
+            "Not confirmed by %(address)s, and not in its Sent folder an hour later, so it "
+            "did not go out. Click Retry to send it.",
+            address=self.address,
+        )
+
+    def _sent_copies_keep_message_ids(self):
+        """Whether the latest confirmed send of this mailbox was captured with the Message-ID
+        Odoo gave it: only then does a missing copy mean a missing send."""
+        confirmed = (
+            self.env["trail.mailbox.send"]
+            .sudo()
+            .search(
+                [("mailbox_id", "=", self.id), ("state", "=", SENT), ("provider_id", "!=", False)],
+                order="id desc",
+                limit=5,
+            )
+        )
+        Location = self.env["trail.mail.location"].sudo()
+        for log in confirmed:
+            copy = Location.search(
+                [("mailbox_id", "=", self.id), ("provider_id", "=", log.provider_id)], limit=1
+            )
+            if copy:
+                return copy.mail_id.message_id == normalise_message_id(log.message_id or "")
+        return False
 
     # ------------------------------------------------------------------ pacing
     def _send_per_minute(self):

@@ -294,6 +294,8 @@ class TrailMailbox(models.Model):
             self.cursor = changeset.cursor
             handled += len(changeset.changes)
             more = changeset.more
+        # The Sent folder is captured up to now: a send of unknown outcome can be told.
+        self._settle_unknown_sends()
         now = fields.Datetime.now()
         self.write({"last_scan": now, "next_scan": self._next_scan_after(now)})
         return handled

@@ -122,6 +122,13 @@ class SendMixin:
     def mails_of(self, message):
         return self.env["mail.mail"].sudo().search([("mail_message_id", "=", message.id)])
 
+    def sends_of(self, record):
+        """The send log rows of a mail.mail, or of the mail.mail of a mail.message."""
+        return self.env["trail.mailbox.send"].search([("message_id", "=", record.message_id)])
+
+    def captured_copy(self, message):
+        return self.env["trail.mail"].search([("message_id", "=", message.message_id.strip("<>"))])
+
     def captured(self, mailbox, provider_id):
         return self.env["trail.mail.location"].search(
             [("mailbox_id", "=", mailbox.id), ("provider_id", "=", provider_id)]
@@ -266,6 +273,65 @@ class TestSendThroughGmail(SendMixin, GoogleCase):
         self.assertEqual(len(self.emulator.outbox), 1)
         self.assertEqual(message.notification_ids.notification_status, "sent")
 
+    def test_an_unconfirmed_send_found_in_the_sent_folder_is_marked_sent(self):
+        """Gmail sent it but its answer was lost: the next scan finds the copy and settles it."""
+        self.emulator.fail_next(1, status=500, reason="backendError")
+        message = self.post(body="Answer lost on the way back")
+        mail = self.mails_of(message)
+        self.assertEqual(mail.state, "exception")
+        raw, _thread = mail._trail_build(self.mailbox)
+        self.emulator.add_message(ADA, raw, ["SENT"])  # what Gmail did before its 500
+
+        self.run_scan(self.mailbox)
+        self.assertFalse(mail.exists(), "marked sent, then deleted as Odoo deletes sent mail")
+        self.assertEqual(message.notification_ids.notification_status, "sent")
+        (log,) = self.sends_of(message)
+        self.assertEqual(log.state, "sent")
+        self.assertEqual(log.provider_id, self.captured_copy(message).location_ids.provider_id)
+        self.env["mail.mail"].process_email_queue()
+        self.assertEqual(self.emulator.outbox, [], "never sent a second time")
+
+    def test_an_unconfirmed_send_not_in_the_sent_folder_an_hour_later_did_not_go_out(self):
+        self.emulator.fail_next(1, status=500, reason="backendError")
+        mail = self.direct_mail("Never left", auto_delete=False)
+        mail.send()
+        unsure = mail.failure_reason
+        (log,) = self.sends_of(mail)
+        log.sent_at -= timedelta(hours=1)
+        self.run_scan(self.mailbox)
+        self.assertEqual(mail.failure_reason, unsure, "no send yet shows Gmail keeps Message-IDs")
+
+        self.direct_mail("Went out").send()  # its copy keeps the Message-ID Odoo gave it
+        self.assertEqual(len(self.emulator.outbox), 1)
+        log.sent_at = fields.Datetime.now() - timedelta(minutes=30)
+        self.run_scan(self.mailbox)
+        self.assertEqual(mail.failure_reason, unsure, "too early to tell")
+
+        log.sent_at -= timedelta(minutes=30)
+        self.run_scan(self.mailbox)
+        self.assertEqual(mail.state, "exception")
+        self.assertIn("not in its Sent folder an hour later", mail.failure_reason)
+        self.assertIn("Click Retry to send it", mail.failure_reason)
+        self.assertEqual(log.state, "failed")
+        mail.action_retry()
+        mail.send()
+        self.assertEqual(mail.state, "sent")
+        self.assertEqual(len(self.emulator.outbox), 2)
+
+    def test_an_unconfirmed_send_the_capture_rules_keep_out_stays_open(self):
+        """Its copy would not be captured, so its absence says nothing."""
+        self.direct_mail("Went out first").send()
+        self.env["trail.capture.block"].create({"pattern": "example.com", "note": "Clients"})
+        self.emulator.fail_next(1, status=500, reason="backendError")
+        mail = self.direct_mail("Kept out, outcome unknown", auto_delete=False)
+        mail.send()
+        unsure = mail.failure_reason
+        (log,) = self.sends_of(mail)
+        log.sent_at -= timedelta(hours=2)
+        self.run_scan(self.mailbox)
+        self.assertEqual((mail.state, mail.failure_reason), ("exception", unsure))
+        self.assertEqual(log.state, "unknown")
+
     def test_an_answered_send_is_never_sent_again(self):
         mail = self.direct_mail("Only once", auto_delete=False)
         mail.send()
@@ -376,6 +442,23 @@ class TestSendThroughGraph(SendMixin, MicrosoftCase):
         mail.send()
         self.assertEqual(mail.state, "sent", mail.failure_reason)
         self.assertEqual(len(self.emulator.outbox), 1)
+
+    def test_an_unconfirmed_send_found_in_sent_items_is_marked_sent(self):
+        self.emulator.fail_next(1, status=500, code="InternalServerError")
+        mail = self.direct_mail("Graph answer lost", auto_delete=False)
+        mail.send()
+        self.assertEqual(mail.state, "exception")
+        raw, _thread = mail._trail_build(self.mailbox)
+        self.emulator.add_message(ADA, raw, "sentitems")  # what Exchange did before its 500
+
+        self.run_scan(self.mailbox)
+        self.assertEqual(mail.state, "sent", mail.failure_reason)
+        (log,) = self.sends_of(mail)
+        self.assertEqual((log.state, log.provider_id), ("sent", mail.trail_provider_id))
+        copy = self.env["trail.mail"].search([("subject", "=", "Graph answer lost")])
+        self.assertEqual(copy.location_ids.provider_id, mail.trail_provider_id)
+        mail.send()
+        self.assertEqual(self.emulator.outbox, [])
 
     def test_thirty_a_minute_then_the_rest_waits(self):
         self.env["ir.config_parameter"].sudo().set_param(
