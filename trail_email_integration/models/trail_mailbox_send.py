@@ -22,7 +22,7 @@ How it works
       that Retry sends it. A copy the capture rules keep out, a message of the mailbox that
       failed to capture since the attempt, or a provider not yet seen to keep the Message-ID
       Odoo sets (the copy of the mailbox's latest confirmed send shows it) leaves the outcome
-      open: nobody is told to resend what may have gone.
+      open: nobody is told to resend what may have gone. Scans stop looking after a week.
     - Pacing: ``trail_email_integration.send_per_minute_<provider>`` caps the messages a
       mailbox hands over per rolling minute (default 30 for Microsoft 365, Exchange Online's
       own limit; 0, no cap, for Google, whose API quota already paces sends). Mail over the cap
@@ -56,6 +56,8 @@ DEFAULT_SEND_PER_MINUTE = {"microsoft": 30, "google": 0}
 SEND_WINDOW = timedelta(minutes=1)
 # How long a sent copy may take to show in the Sent folder before its absence means "not sent".
 SETTLE_AFTER = timedelta(hours=1)
+# Past this, a send still unsettled (its copy kept out by the rules, say) is left to people.
+SETTLE_LOOKS_BACK = timedelta(days=7)
 
 # Send log states.
 SENDING = "sending"
@@ -134,10 +136,18 @@ class TrailMailbox(models.Model):
         Called at the end of a scan, so every change of the Sent folder up to now is captured.
         """
         self.ensure_one()
+        now = fields.Datetime.now()
         logs = (
             self.env["trail.mailbox.send"]
             .sudo()
-            .search([("mailbox_id", "=", self.id), ("state", "=", UNKNOWN)], order="id")
+            .search(
+                [
+                    ("mailbox_id", "=", self.id),
+                    ("state", "=", UNKNOWN),
+                    ("sent_at", ">=", now - SETTLE_LOOKS_BACK),
+                ],
+                order="id",
+            )
         )
         if not logs:
             return
@@ -156,7 +166,6 @@ class TrailMailbox(models.Model):
         copies = {}
         for location in locations:
             copies.setdefault(location.mail_id.message_id, location)
-        now = fields.Datetime.now()
         for log in logs:
             copy = copies.get(wanted[log.id])
             try:

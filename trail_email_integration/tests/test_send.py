@@ -332,6 +332,14 @@ class TestSendThroughGmail(SendMixin, GoogleCase):
         self.assertEqual((mail.state, mail.failure_reason), ("exception", unsure))
         self.assertEqual(log.state, "unknown")
 
+        # A week on the scans stop looking: even a copy that shows then is left to people.
+        raw, _thread = mail._trail_build(self.mailbox)
+        self.env["trail.capture.block"].search([]).unlink()
+        self.emulator.add_message(ADA, raw, ["SENT"])
+        log.sent_at -= timedelta(days=7)
+        self.run_scan(self.mailbox)
+        self.assertEqual((mail.state, log.state), ("exception", "unknown"))
+
     def test_an_answered_send_is_never_sent_again(self):
         mail = self.direct_mail("Only once", auto_delete=False)
         mail.send()
