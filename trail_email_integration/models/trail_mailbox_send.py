@@ -16,13 +16,15 @@ How it works
       sent again without a person deciding to (see ``models/mail_mail.py``).
     - A send whose outcome is unknown (the provider answered 5xx or not at all) is settled by
       the scans that follow (:meth:`TrailMailbox._settle_unknown_sends`): the Sent folder is
-      captured anyway, so a captured copy with the mail's Message-ID in this mailbox means it
-      went out, and the mail is marked sent with no second send. When no copy is there an hour
-      later, though every scan since captured its changes, the mail says it did not go out and
-      that Retry sends it. A copy the capture rules keep out, a message of the mailbox that
-      failed to capture since the attempt, or a provider not yet seen to keep the Message-ID
-      Odoo sets (the copy of the mailbox's latest confirmed send shows it) leaves the outcome
-      open: nobody is told to resend what may have gone. Scans stop looking after a week.
+      captured anyway, so a captured copy in this mailbox with the mail's Message-ID and
+      recipients, claimed by no other send, means it went out, and the mail is marked sent
+      with no second send. (Odoo sends one message per group of recipients, all with one
+      Message-ID, hence the recipients and the claim.) When no copy is there an hour later,
+      the mail says it did not go out and that Retry sends it, but only when that is sure:
+      the provider's own copy of an earlier send (read once, then remembered in
+      ``sent_message_ids_kept``) kept the Message-ID Odoo set, the capture rules would keep
+      the copy, and no message of the mailbox failed to capture around the attempt.
+      Otherwise the outcome stays for a person to check; the scans stop looking after a week.
     - Pacing: ``trail_email_integration.send_per_minute_<provider>`` caps the messages a
       mailbox hands over per rolling minute (default 30 for Microsoft 365, Exchange Online's
       own limit; 0, no cap, for Google, whose API quota already paces sends). Mail over the cap
@@ -46,7 +48,8 @@ from odoo import api, fields, models
 
 from ..core.addresses import normalise_address
 from ..core.capture_policy import decide
-from ..core.mime import normalise_message_id
+from ..core.mime import normalise_message_id, parse_headers
+from ..core.provider import Fetched, MessageRef, ProviderError
 from .trail_mailbox import SYNCING_STATES
 
 _logger = logging.getLogger(__name__)
@@ -73,6 +76,12 @@ def _in_test():
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
+    sent_message_ids_kept = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The provider's copy of a message sent from Odoo was seen to keep the Message-ID "
+        "Odoo gave it, so a copy missing from the Sent folder means a send that did not happen.",
+    )
     send_enabled = fields.Boolean(
         string="Send from Odoo",
         default=True,
@@ -130,24 +139,24 @@ class TrailMailbox(models.Model):
         )
 
     # ------------------------------------------------------------------ unknown outcomes
-    def _settle_unknown_sends(self):
+    def _settle_unknown_sends(self, provider):
         """Settle this mailbox's sends of unknown outcome by what the scans captured.
 
         Called at the end of a scan, so every change of the Sent folder up to now is captured.
+        A copy settles a send when it carries the send's Message-ID and recipients (Odoo sends
+        one message per group of recipients, all with the same Message-ID) and no other send
+        of this mailbox claims it.
         """
         self.ensure_one()
         now = fields.Datetime.now()
-        logs = (
-            self.env["trail.mailbox.send"]
-            .sudo()
-            .search(
-                [
-                    ("mailbox_id", "=", self.id),
-                    ("state", "=", UNKNOWN),
-                    ("sent_at", ">=", now - SETTLE_LOOKS_BACK),
-                ],
-                order="id",
-            )
+        Send = self.env["trail.mailbox.send"].sudo()
+        logs = Send.search(
+            [
+                ("mailbox_id", "=", self.id),
+                ("state", "=", UNKNOWN),
+                ("sent_at", ">=", now - SETTLE_LOOKS_BACK),
+            ],
+            order="id",
         )
         if not logs:
             return
@@ -165,17 +174,46 @@ class TrailMailbox(models.Model):
         )
         copies = {}
         for location in locations:
-            copies.setdefault(location.mail_id.message_id, location)
+            copies.setdefault(location.mail_id.message_id, []).append(location)
+        claimed = set(
+            Send.search(
+                [
+                    ("mailbox_id", "=", self.id),
+                    ("state", "=", SENT),
+                    ("provider_id", "in", locations.mapped("provider_id")),
+                ]
+            ).mapped("provider_id")
+        )
         for log in logs:
-            copy = copies.get(wanted[log.id])
             try:
                 with self.env.cr.savepoint():
-                    if copy:
-                        self._settle_as_sent(log, copy)
-                    elif log.sent_at <= now - SETTLE_AFTER:
-                        self._settle_as_not_sent(log)
+                    settled = self._settle_send(provider, log, copies.get(wanted[log.id], []),
+                                                claimed, now)  # fmt: skip
             except Exception:
                 _logger.exception("Mailbox %s: send %s could not be settled", self.id, log.id)
+            else:
+                if settled:
+                    claimed.add(settled)
+
+    def _settle_send(self, provider, log, copies, claimed, now):
+        """Settle one send; return the provider id of the copy it claimed, if any."""
+        mail = self._unsettled_mail(log)
+        if not mail:
+            # Deleted, retried, or sent since: nobody is waiting for this answer any more.
+            log.state = FAILED
+            return None
+        old_enough = log.sent_at <= now - SETTLE_AFTER
+        if not copies and not old_enough:
+            return None
+        raw, _thread = mail._trail_build(self)
+        recipients = _recipients(raw)
+        for copy in copies:
+            if copy.provider_id not in claimed and _copy_recipients(copy.mail_id) == recipients:
+                self._settle_as_sent(log, mail, copy)
+                return copy.provider_id
+        if old_enough and self._absence_means_not_sent(provider, log, raw):
+            self._settle_as_not_sent(log, mail)
+        return None
 
     def _unsettled_mail(self, log):
         """The mail ``log`` left in exception, unless a later send of it took over."""
@@ -189,71 +227,84 @@ class TrailMailbox(models.Model):
         )
         return mail.browse() if later else mail
 
-    def _settle_as_sent(self, log, copy):
-        mail = self._unsettled_mail(log)
-        log.write({"state": SENT, "provider_id": copy.provider_id, "thread_key": copy.thread_key})
+    def _settle_as_sent(self, log, mail, copy):
+        # The verdict first, on the log's own cursor: should marking the mail fail, a Retry
+        # finds the send done and marks the mail sent without sending it again.
+        values = {"state": SENT, "provider_id": copy.provider_id, "thread_key": copy.thread_key}
+        self.env["trail.mailbox.send"]._log_finish(log.id, values)
+        log.invalidate_recordset()
         _logger.info(
             "Mailbox %s: the send of mail %s was unconfirmed; its copy is in the Sent folder",
             self.id,
-            log.mail_mail_id,
+            mail.id,
         )
-        if mail:
-            mail._trail_done(self, copy.provider_id, copy.thread_key, None)
+        mail._trail_done(self, copy.provider_id, copy.thread_key, None)
 
-    def _settle_as_not_sent(self, log):
-        mail = self._unsettled_mail(log)
-        if not mail:
-            # Deleted, or retried by hand: nobody is waiting for this answer any more.
-            log.state = FAILED
-            return
-        failed_since = (
+    def _absence_means_not_sent(self, provider, log, raw):
+        """Whether a copy missing an hour after the attempt means the send did not happen."""
+        # A message of this mailbox that failed to capture (or whose failure was dismissed)
+        # around the attempt may be the copy. The window opens an hour early: a failure's
+        # write date is its transaction's start, which can come before the attempt.
+        failed_around = (
             self.env["trail.mail.failure"]
             .sudo()
             .search_count(
                 [
                     ("mailbox_id", "=", self.id),
-                    ("resolved", "=", False),
-                    ("write_date", ">=", log.sent_at),
+                    ("write_date", ">=", log.sent_at - SETTLE_AFTER),
                 ],
                 limit=1,
             )
         )
-        raw, _thread = mail._trail_build(self)
-        if (
-            failed_since
-            or decide(raw, self._capture_policy())
-            or not self._sent_copies_keep_message_ids()
-        ):
-            # Its copy may be the message that failed, one the rules keep out, or one the
-            # provider gave a Message-ID of its own: its absence proves nothing.
-            return
-        log.state = FAILED
-        mail.failure_reason = self.env._(
-            "Not confirmed by %(address)s, and not in its Sent folder an hour later, so it "
-            "did not go out. Click Retry to send it.",
-            address=self.address,
-        )
+        if failed_around or not self._provider_keeps_message_ids(provider):
+            return False
+        # A copy the capture rules keep out would never show.
+        return not decide(raw, self._capture_policy())
 
-    def _sent_copies_keep_message_ids(self):
-        """Whether the latest confirmed send of this mailbox was captured with the Message-ID
-        Odoo gave it: only then does a missing copy mean a missing send."""
+    def _provider_keeps_message_ids(self, provider):
+        """Whether the provider's own copy of a confirmed send kept the Message-ID Odoo set.
+
+        Read once from the provider (the copy captured at send time is Odoo's own MIME, so
+        it proves nothing) and remembered on the mailbox.
+        """
+        if self.sent_message_ids_kept:
+            return True
         confirmed = (
             self.env["trail.mailbox.send"]
             .sudo()
             .search(
                 [("mailbox_id", "=", self.id), ("state", "=", SENT), ("provider_id", "!=", False)],
                 order="id desc",
-                limit=5,
+                limit=1,
             )
         )
-        Location = self.env["trail.mail.location"].sudo()
-        for log in confirmed:
-            copy = Location.search(
-                [("mailbox_id", "=", self.id), ("provider_id", "=", log.provider_id)], limit=1
-            )
-            if copy:
-                return copy.mail_id.message_id == normalise_message_id(log.message_id or "")
-        return False
+        if not confirmed:
+            return False
+        try:
+            (fetched,) = provider.fetch([MessageRef(confirmed.provider_id)])
+        except ProviderError as error:
+            _logger.info("Mailbox %s: a sent copy could not be read: %s", self.id, error)
+            return False
+        headers = parse_headers(fetched.raw) if isinstance(fetched, Fetched) else None
+        kept = bool(headers) and headers.message_id == normalise_message_id(
+            confirmed.message_id or ""
+        )
+        if kept:
+            self.sudo().sent_message_ids_kept = True
+        return kept
+
+    def _settle_as_not_sent(self, log, mail):
+        log.state = FAILED
+        reason = self.env._(
+            "Not confirmed by %(address)s, and not in its Sent folder an hour later, so it "
+            "did not go out. Click Retry to send it.",
+            address=self.address,
+        )
+        mail.failure_reason = reason
+        # The chatter's envelope and the resend dialog read the notifications' reason.
+        self.env["mail.notification"].sudo().search(
+            [("mail_mail_id", "=", mail.id), ("notification_status", "=", "exception")]
+        ).failure_reason = reason
 
     # ------------------------------------------------------------------ pacing
     def _send_per_minute(self):
@@ -353,3 +404,15 @@ class TrailMailboxSend(models.Model):
                 [("mail_mail_id", "=", mail.id), ("state", "in", (SENDING, SENT))], limit=1
             )
             return log.read(["state", "provider_id", "thread_key"])[0] if log else None
+
+
+def _recipients(raw):
+    """The To and Cc addresses of ``raw``, normalised as captured participants are."""
+    headers = parse_headers(raw)
+    if not headers:
+        return set()
+    return {normalise_address(address.email) for address in headers.to + headers.cc} - {""}
+
+
+def _copy_recipients(mail):
+    return {p.email for p in mail.participant_ids if p.header in ("to", "cc")}

@@ -293,30 +293,71 @@ class TestSendThroughGmail(SendMixin, GoogleCase):
 
     def test_an_unconfirmed_send_not_in_the_sent_folder_an_hour_later_did_not_go_out(self):
         self.emulator.fail_next(1, status=500, reason="backendError")
-        mail = self.direct_mail("Never left", auto_delete=False)
-        mail.send()
+        message = self.post(body="Never left")
+        mail = self.mails_of(message)
         unsure = mail.failure_reason
         (log,) = self.sends_of(mail)
         log.sent_at -= timedelta(hours=1)
         self.run_scan(self.mailbox)
         self.assertEqual(mail.failure_reason, unsure, "no send yet shows Gmail keeps Message-IDs")
 
-        self.direct_mail("Went out").send()  # its copy keeps the Message-ID Odoo gave it
+        self.direct_mail("Went out").send()
         self.assertEqual(len(self.emulator.outbox), 1)
         log.sent_at = fields.Datetime.now() - timedelta(minutes=30)
         self.run_scan(self.mailbox)
         self.assertEqual(mail.failure_reason, unsure, "too early to tell")
+        self.assertFalse(self.mailbox.sent_message_ids_kept)
 
         log.sent_at -= timedelta(minutes=30)
         self.run_scan(self.mailbox)
+        self.assertTrue(self.mailbox.sent_message_ids_kept, "read from Gmail's own copy")
         self.assertEqual(mail.state, "exception")
         self.assertIn("not in its Sent folder an hour later", mail.failure_reason)
         self.assertIn("Click Retry to send it", mail.failure_reason)
+        self.assertEqual(message.notification_ids.failure_reason, mail.failure_reason)
         self.assertEqual(log.state, "failed")
         mail.action_retry()
-        mail.send()
-        self.assertEqual(mail.state, "sent")
+        self.env["mail.mail"].process_email_queue()
         self.assertEqual(len(self.emulator.outbox), 2)
+        self.assertEqual(message.notification_ids.notification_status, "sent")
+
+    def test_a_provider_that_replaces_message_ids_leaves_the_outcome_open(self):
+        went_out = self.direct_mail("Went out", auto_delete=False)
+        went_out.send()
+        # Gmail's own copy carries a Message-ID of its own (the copy captured at send time,
+        # built by Odoo, still has Odoo's).
+        stored = self.emulator.mailbox(ADA).messages[went_out.trail_provider_id]
+        own = went_out.message_id.encode()
+        stored.raw, stored._parsed = stored.raw.replace(own, b"<CAgmail-own@mail.gmail.com>"), None
+        self.emulator.fail_next(1, status=500, reason="backendError")
+        mail = self.direct_mail("Outcome unknown", auto_delete=False)
+        mail.send()
+        unsure = mail.failure_reason
+        (log,) = self.sends_of(mail)
+        log.sent_at -= timedelta(hours=2)
+        self.run_scan(self.mailbox)
+        self.assertEqual(
+            (mail.state, mail.failure_reason, log.state), ("exception", unsure, "unknown")
+        )
+        self.assertFalse(self.mailbox.sent_message_ids_kept)
+
+    def test_a_copy_sent_to_other_recipients_with_the_same_message_id_settles_nothing(self):
+        """Odoo sends one message per group of recipients, all with the same Message-ID."""
+        shared_id = "<group-mail@odoo.example>"
+        self.direct_mail("For the group", message_id=shared_id, auto_delete=False).send()
+        self.emulator.fail_next(1, status=500, reason="backendError")
+        other = self.direct_mail(
+            "For the group", message_id=shared_id, email_to=PARTNER_CC, auto_delete=False
+        )
+        other.send()
+        self.assertEqual(other.state, "exception")
+        self.run_scan(self.mailbox)
+        self.assertEqual(other.state, "exception", "the first group's copy is not this one")
+        (log,) = self.sends_of(other).filtered(lambda send: send.mail_mail_id == other.id)
+        log.sent_at -= timedelta(hours=1)
+        self.run_scan(self.mailbox)
+        self.assertIn("did not go out", other.failure_reason)
+        self.assertEqual(len(self.emulator.outbox), 1)
 
     def test_an_unconfirmed_send_the_capture_rules_keep_out_stays_open(self):
         """Its copy would not be captured, so its absence says nothing."""
