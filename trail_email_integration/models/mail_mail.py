@@ -174,7 +174,7 @@ class MailMail(models.Model):
 
         # Odoo's own guard: a mail being sent reads as failed until the provider answers.
         mail.write({"state": "exception", "failure_reason": self.env._("Sending…")})
-        log_id = self.env["trail.mailbox.send"]._log_start(mailbox, mail)
+        log_id = self.env["trail.mailbox.send"]._log_start(mailbox, mail, raw)
         if auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
         mail._trail_hand_over(mailbox, raw, thread_id, log_id)
@@ -194,10 +194,9 @@ class MailMail(models.Model):
             self._trail_fail(
                 self.env._(
                     "An earlier attempt to send this through %(address)s stopped before the "
-                    "provider answered, so it may have gone out. The scans of the next hour "
-                    "look for it in the Sent folder of %(address)s and mark it sent if it is "
-                    "there. Click Retry only once this says it did not go out, or once you "
-                    "have checked that folder.",
+                    "provider answered, so it may have gone out: each scan looks for it in the "
+                    "Sent folder of %(address)s and marks it sent if it is there. Until then, "
+                    "check that folder before you click Retry.",
                     address=mailbox.address,
                 )
             )
@@ -254,10 +253,9 @@ class MailMail(models.Model):
 
     def _trail_unsure_reason(self, mailbox, error):
         return self.env._(
-            "Not confirmed by %(address)s: %(error)s. It may have gone out: the scans of the "
-            "next hour look for it in the Sent folder and mark it sent if it is there. Click "
-            "Retry only once this says it did not go out, or once you have checked that "
-            "folder.",
+            "Not confirmed by %(address)s: %(error)s. It may have gone out: each scan looks for "
+            "it in the Sent folder and marks it sent if it is there. Until then, check that "
+            "folder before you click Retry.",
             address=mailbox.address,
             error=tools.exception_to_unicode(error),
         )

@@ -15,16 +15,12 @@ How it works
       a rollback of the transaction that sent: a mail whose send outcome is unknown is never
       sent again without a person deciding to (see ``models/mail_mail.py``).
     - A send whose outcome is unknown (the provider answered 5xx or not at all) is settled by
-      the scans that follow (:meth:`TrailMailbox._settle_unknown_sends`): the Sent folder is
-      captured anyway, so a captured copy in this mailbox with the mail's Message-ID and
-      recipients, claimed by no other send, means it went out, and the mail is marked sent
-      with no second send. (Odoo sends one message per group of recipients, all with one
-      Message-ID, hence the recipients and the claim.) When no copy is there an hour later,
-      the mail says it did not go out and that Retry sends it, but only when that is sure:
-      the provider's own copy of an earlier send (read once, then remembered in
-      ``sent_message_ids_kept``) kept the Message-ID Odoo set, the capture rules would keep
-      the copy, and no message of the mailbox failed to capture around the attempt.
-      Otherwise the outcome stays for a person to check; the scans stop looking after a week.
+      the scans that follow when it did go out (:meth:`TrailMailbox._settle_unknown_sends`):
+      the Sent folder is captured anyway, so a captured copy in this mailbox with the send's
+      Message-ID and recipients (kept on the log), claimed by no other send, marks the mail
+      sent, and a Retry already queued finds it done. (Odoo sends one message per group of
+      recipients, all with one Message-ID, hence the recipients and the claim.) No copy is
+      no proof of anything, so such a mail waits for a person; the scans look back a week.
     - Pacing: ``trail_email_integration.send_per_minute_<provider>`` caps the messages a
       mailbox hands over per rolling minute (default 30 for Microsoft 365, Exchange Online's
       own limit; 0, no cap, for Google, whose API quota already paces sends). Mail over the cap
@@ -47,9 +43,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..core.addresses import normalise_address
-from ..core.capture_policy import decide
 from ..core.mime import normalise_message_id, parse_headers
-from ..core.provider import Fetched, MessageRef, ProviderError
 from .trail_mailbox import SYNCING_STATES
 
 _logger = logging.getLogger(__name__)
@@ -57,9 +51,7 @@ _logger = logging.getLogger(__name__)
 PARAM_SEND_PER_MINUTE = "trail_email_integration.send_per_minute_"
 DEFAULT_SEND_PER_MINUTE = {"microsoft": 30, "google": 0}
 SEND_WINDOW = timedelta(minutes=1)
-# How long a sent copy may take to show in the Sent folder before its absence means "not sent".
-SETTLE_AFTER = timedelta(hours=1)
-# Past this, a send still unsettled (its copy kept out by the rules, say) is left to people.
+# How far back the scans look for the copy of a send whose outcome is unknown.
 SETTLE_LOOKS_BACK = timedelta(days=7)
 
 # Send log states.
@@ -76,12 +68,6 @@ def _in_test():
 class TrailMailbox(models.Model):
     _inherit = "trail.mailbox"
 
-    sent_message_ids_kept = fields.Boolean(
-        readonly=True,
-        copy=False,
-        help="The provider's copy of a message sent from Odoo was seen to keep the Message-ID "
-        "Odoo gave it, so a copy missing from the Sent folder means a send that did not happen.",
-    )
     send_enabled = fields.Boolean(
         string="Send from Odoo",
         default=True,
@@ -139,22 +125,24 @@ class TrailMailbox(models.Model):
         )
 
     # ------------------------------------------------------------------ unknown outcomes
-    def _settle_unknown_sends(self, provider):
-        """Settle this mailbox's sends of unknown outcome by what the scans captured.
+    def _settle_unknown_sends(self):
+        """Mark sent the sends of unknown outcome whose copy the scans found in the Sent folder.
 
         Called at the end of a scan, so every change of the Sent folder up to now is captured.
         A copy settles a send when it carries the send's Message-ID and recipients (Odoo sends
-        one message per group of recipients, all with the same Message-ID) and no other send
-        of this mailbox claims it.
+        one message per group of recipients, all with one Message-ID) and no other send of
+        this mailbox claims it. A send with no copy stays as it is: its absence is not proof
+        (the capture rules may keep the copy out; a provider may give it a Message-ID of its
+        own), so a person checks the Sent folder before Retry.
         """
         self.ensure_one()
-        now = fields.Datetime.now()
         Send = self.env["trail.mailbox.send"].sudo()
         logs = Send.search(
             [
                 ("mailbox_id", "=", self.id),
                 ("state", "=", UNKNOWN),
-                ("sent_at", ">=", now - SETTLE_LOOKS_BACK),
+                ("recipients", "!=", False),
+                ("sent_at", ">=", fields.Datetime.now() - SETTLE_LOOKS_BACK),
             ],
             order="id",
         )
@@ -172,6 +160,8 @@ class TrailMailbox(models.Model):
                 order="id",
             )
         )
+        if not locations:
+            return
         copies = {}
         for location in locations:
             copies.setdefault(location.mail_id.message_id, []).append(location)
@@ -185,126 +175,51 @@ class TrailMailbox(models.Model):
             ).mapped("provider_id")
         )
         for log in logs:
+            recipients = set(log.recipients.split(","))
+            copy = next(
+                (
+                    copy
+                    for copy in copies.get(wanted[log.id], [])
+                    if copy.provider_id not in claimed
+                    and _copy_recipients(copy.mail_id) == recipients
+                ),
+                None,
+            )
+            if not copy:
+                continue
             try:
                 with self.env.cr.savepoint():
-                    settled = self._settle_send(provider, log, copies.get(wanted[log.id], []),
-                                                claimed, now)  # fmt: skip
+                    self._settle_as_sent(log, copy)
             except Exception:
                 _logger.exception("Mailbox %s: send %s could not be settled", self.id, log.id)
             else:
-                if settled:
-                    claimed.add(settled)
+                claimed.add(copy.provider_id)
 
-    def _settle_send(self, provider, log, copies, claimed, now):
-        """Settle one send; return the provider id of the copy it claimed, if any."""
-        mail = self._unsettled_mail(log)
-        if not mail:
-            # Deleted, retried, or sent since: nobody is waiting for this answer any more.
-            log.state = FAILED
-            return None
-        old_enough = log.sent_at <= now - SETTLE_AFTER
-        if not copies and not old_enough:
-            return None
-        raw, _thread = mail._trail_build(self)
-        recipients = _recipients(raw)
-        for copy in copies:
-            if copy.provider_id not in claimed and _copy_recipients(copy.mail_id) == recipients:
-                self._settle_as_sent(log, mail, copy)
-                return copy.provider_id
-        if old_enough and self._absence_means_not_sent(provider, log, raw):
-            self._settle_as_not_sent(log, mail)
-        return None
-
-    def _unsettled_mail(self, log):
-        """The mail ``log`` left in exception, unless a later send of it took over."""
-        mail = self.env["mail.mail"].sudo().browse(log.mail_mail_id).exists()
-        if not mail or mail.state != "exception":
-            return mail.browse()
-        later = (
-            self.env["trail.mailbox.send"]
-            .sudo()
-            .search_count([("mail_mail_id", "=", mail.id), ("id", ">", log.id)], limit=1)
+    def _settle_as_sent(self, log, copy):
+        Send = self.env["trail.mailbox.send"]
+        # The verdict first, on the log's own cursor: a Retry already queued, or clicked
+        # while this runs, then finds the send done and marks the mail sent without sending.
+        Send._log_finish(
+            log.id, {"state": SENT, "provider_id": copy.provider_id, "thread_key": copy.thread_key}
         )
-        return mail.browse() if later else mail
-
-    def _settle_as_sent(self, log, mail, copy):
-        # The verdict first, on the log's own cursor: should marking the mail fail, a Retry
-        # finds the send done and marks the mail sent without sending it again.
-        values = {"state": SENT, "provider_id": copy.provider_id, "thread_key": copy.thread_key}
-        self.env["trail.mailbox.send"]._log_finish(log.id, values)
         log.invalidate_recordset()
         _logger.info(
-            "Mailbox %s: the send of mail %s was unconfirmed; its copy is in the Sent folder",
+            "Mailbox %s: the unconfirmed send of mail %s is in the Sent folder; marked sent",
             self.id,
-            mail.id,
+            log.mail_mail_id,
         )
-        mail._trail_done(self, copy.provider_id, copy.thread_key, None)
-
-    def _absence_means_not_sent(self, provider, log, raw):
-        """Whether a copy missing an hour after the attempt means the send did not happen."""
-        # A message of this mailbox that failed to capture (or whose failure was dismissed)
-        # around the attempt may be the copy. The window opens an hour early: a failure's
-        # write date is its transaction's start, which can come before the attempt.
-        failed_around = (
-            self.env["trail.mail.failure"]
-            .sudo()
-            .search_count(
-                [
-                    ("mailbox_id", "=", self.id),
-                    ("write_date", ">=", log.sent_at - SETTLE_AFTER),
-                ],
-                limit=1,
-            )
-        )
-        if failed_around or not self._provider_keeps_message_ids(provider):
-            return False
-        # A copy the capture rules keep out would never show.
-        return not decide(raw, self._capture_policy())
-
-    def _provider_keeps_message_ids(self, provider):
-        """Whether the provider's own copy of a confirmed send kept the Message-ID Odoo set.
-
-        Read once from the provider (the copy captured at send time is Odoo's own MIME, so
-        it proves nothing) and remembered on the mailbox.
-        """
-        if self.sent_message_ids_kept:
-            return True
-        confirmed = (
-            self.env["trail.mailbox.send"]
-            .sudo()
-            .search(
-                [("mailbox_id", "=", self.id), ("state", "=", SENT), ("provider_id", "!=", False)],
-                order="id desc",
-                limit=1,
-            )
-        )
-        if not confirmed:
-            return False
+        mail = self.env["mail.mail"].sudo().browse(log.mail_mail_id).exists()
+        if not mail or mail.state not in ("exception", "outgoing"):
+            return
+        if Send.sudo().search_count([("mail_mail_id", "=", mail.id), ("id", ">", log.id)], limit=1):
+            return  # sent again since: that send's own outcome rules
         try:
-            (fetched,) = provider.fetch([MessageRef(confirmed.provider_id)])
-        except ProviderError as error:
-            _logger.info("Mailbox %s: a sent copy could not be read: %s", self.id, error)
-            return False
-        headers = parse_headers(fetched.raw) if isinstance(fetched, Fetched) else None
-        kept = bool(headers) and headers.message_id == normalise_message_id(
-            confirmed.message_id or ""
-        )
-        if kept:
-            self.sudo().sent_message_ids_kept = True
-        return kept
-
-    def _settle_as_not_sent(self, log, mail):
-        log.state = FAILED
-        reason = self.env._(
-            "Not confirmed by %(address)s, and not in its Sent folder an hour later, so it "
-            "did not go out. Click Retry to send it.",
-            address=self.address,
-        )
-        mail.failure_reason = reason
-        # The chatter's envelope and the resend dialog read the notifications' reason.
-        self.env["mail.notification"].sudo().search(
-            [("mail_mail_id", "=", mail.id), ("notification_status", "=", "exception")]
-        ).failure_reason = reason
+            with self.env.cr.savepoint():
+                mail._trail_done(self, copy.provider_id, copy.thread_key, None)
+        except Exception:
+            # Leave the log as the mail is, so that the next scan tries again.
+            Send._log_finish(log.id, {"state": UNKNOWN, "provider_id": False, "thread_key": False})
+            raise
 
     # ------------------------------------------------------------------ pacing
     def _send_per_minute(self):
@@ -367,7 +282,13 @@ class TrailMailboxSend(models.Model):
         default=SENDING,
     )
     provider_id = fields.Char(
-        string="Message id at the provider", help="The sent copy's id at the provider."
+        string="Message id at the provider",
+        index="btree_not_null",
+        help="The sent copy's id at the provider.",
+    )
+    recipients = fields.Text(
+        help="The To and Cc addresses of the message handed over, normalised and comma-"
+        "separated: with the Message-ID, they tell its copy in the Sent folder."
     )
     thread_key = fields.Char(string="Thread id at the provider")
 
@@ -384,10 +305,15 @@ class TrailMailboxSend(models.Model):
             yield self.sudo().with_env(self.env(cr=cr))
 
     @api.model
-    def _log_start(self, mailbox, mail):
+    def _log_start(self, mailbox, mail, raw):
         with self._durable() as Send:
             return Send.create(
-                {"mailbox_id": mailbox.id, "mail_mail_id": mail.id, "message_id": mail.message_id}
+                {
+                    "mailbox_id": mailbox.id,
+                    "mail_mail_id": mail.id,
+                    "message_id": mail.message_id,
+                    "recipients": ",".join(sorted(_recipients(raw))) or False,
+                }
             ).id
 
     @api.model
@@ -411,7 +337,7 @@ def _recipients(raw):
     headers = parse_headers(raw)
     if not headers:
         return set()
-    return {normalise_address(address.email) for address in headers.to + headers.cc} - {""}
+    return {normalise_address(address.email) for address in headers.to + headers.cc} - {"", None}
 
 
 def _copy_recipients(mail):

@@ -295,7 +295,7 @@ class TrailMailbox(models.Model):
             handled += len(changeset.changes)
             more = changeset.more
         # The Sent folder is captured up to now: a send of unknown outcome can be told.
-        self._settle_unknown_sends(provider)
+        self._settle_unknown_sends()
         now = fields.Datetime.now()
         self.write({"last_scan": now, "next_scan": self._next_scan_after(now)})
         return handled
