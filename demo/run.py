@@ -411,7 +411,8 @@ def main():
         sources = {}
         later = load_mailbox(side, args.mbox, sources)
         print(
-            f"{side.name} emulator on {base_url} holding {side.held()} messages for {ADVISER_EMAIL}"
+            f"{side.name} emulator on {base_url} holding {side.held()} "
+            f"{'message' if side.held() == 1 else 'messages'} for {ADVISER_EMAIL}"
         )
         result = capture(args, side, sources, later)
 
