@@ -214,10 +214,10 @@ class TrailMailbox(models.Model):
         if Send.sudo().search_count([("mail_mail_id", "=", mail.id), ("id", ">", log.id)], limit=1):
             return  # sent again since: that send's own outcome rules
         try:
-            with self.env.cr.savepoint():
-                mail._trail_done(self, copy.provider_id, copy.thread_key, None)
+            mail._trail_done(self, copy.provider_id, copy.thread_key, None)
         except Exception:
-            # Leave the log as the mail is, so that the next scan tries again.
+            # The caller's savepoint undoes the mail's changes; the log, on its own cursor,
+            # goes back too, so that the next scan tries again.
             Send._log_finish(log.id, {"state": UNKNOWN, "provider_id": False, "thread_key": False})
             raise
 
